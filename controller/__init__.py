@@ -1,0 +1,1 @@
+"""The cluster-side half: Prometheus IO rates -> YAML rules -> Pod annotations."""

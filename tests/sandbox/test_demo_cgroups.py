@@ -4,7 +4,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,9 @@ needs_cgroups = pytest.mark.skipif(
 CONTAINER_ID = "ab" * 32
 
 
-def _wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
+def _wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
@@ -144,11 +144,11 @@ def test_read_limits_takes_this_device_only_and_treats_absent_as_no_limit(tmp_pa
 def test_stopping_a_child_stops_its_whole_process_group(tmp_path: Path) -> None:
     processes = Processes(tmp_path)
     child = processes.start("sleepers", ["sh", "-c", "sleep 60 & sleep 60 & wait"])
-    group = lambda: [  # noqa: E731
-        pid
-        for pid in (int(name) for name in os.listdir("/proc") if name.isdigit())
-        if _pgid(pid) == child.pid and _alive(pid)
-    ]
+
+    def group() -> list[int]:
+        pids = (int(name) for name in os.listdir("/proc") if name.isdigit())
+        return [pid for pid in pids if _pgid(pid) == child.pid and _alive(pid)]
+
     _wait_for(lambda: len(group()) >= 3, "shell and two sleeps")
     processes.stop(child)
     assert group() == []

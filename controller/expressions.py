@@ -155,6 +155,14 @@ class Expression:
     uses: tuple[ColumnUse, ...]
     _evaluate: Evaluator
 
+    def holds(self, columns: Columns) -> npt.NDArray[np.bool_]:
+        """A true/false expression's value per row."""
+        return np.asarray(self.evaluate(columns), dtype=np.bool_)
+
+    def numbers(self, columns: Columns) -> npt.NDArray[np.float64]:
+        """A number expression's value per row."""
+        return np.asarray(self.evaluate(columns), dtype=np.float64)
+
     def evaluate(self, columns: Columns) -> Array:
         with np.errstate(all="ignore"):
             value = self._evaluate(columns)

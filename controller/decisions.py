@@ -307,16 +307,5 @@ class Decisions:
         data["reason"] = self.reason
         for name in RATE_COLUMNS:
             data[name] = self._columns.column(name)
-        frame = pd.DataFrame(data, columns=list(DECISION_COLUMNS))
-        for name in (
-            *KEY_COLUMNS,
-            "node",
-            "action",
-            "group",
-            "rule",
-            "severity",
-            "summary",
-            "reason",
-        ):
-            frame[name] = frame[name].astype(str)
-        return frame
+        # pandas infers the str dtype for these object arrays of strings.
+        return pd.DataFrame(data, columns=list(DECISION_COLUMNS))

@@ -183,29 +183,30 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
 def _history(history: pd.DataFrame, state: _State, now: float) -> History:
     if len(history):
         _require(history, (TIME_COLUMN, *RATE_COLUMNS), "history")
-        namespace, pod, container = key_arrays(history, "history")
-        positions = state.index.positions(namespace, pod, container)
-        times = history[TIME_COLUMN].to_numpy(dtype=np.float64)
+        keys = key_arrays(history, "history", check=False)
+        times = history[TIME_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
         rates = {
             name: history[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in RATE_COLUMNS
         }
     else:
-        positions = np.zeros(0, dtype=np.intp)
+        empty = np.zeros(0, dtype=object)
+        keys = (empty, empty, empty)
         times = np.zeros(0)
         rates = {name: np.zeros(0) for name in RATE_COLUMNS}
-    return History(times, positions, rates, state.columns, now)
+    return History(times, keys, rates, state.index, state.columns, now)
 
 
 def _match(rules: RuleSet, state: _State, history: History, options: EngineOptions) -> RuleMatches:
     """Which rules fire where, and the strictest limit per direction with the rule that set it."""
     n = state.columns.length
     matches = RuleMatches.empty(n, rules.rules())
-    namespace = pd.Series(state.columns.column("namespace"), dtype=object)
-    container = pd.Series(state.columns.column("container"), dtype=object)
-    labels = pd.Series(state.columns.column(LABELS_COLUMN), dtype=object)
+    namespace, _, container = state.index.columns
+    labels = state.columns.column(LABELS_COLUMN)[: state.current_rows]
+    pods = state.index.pod_labels(np.asarray(labels, dtype=object))
     eligible = state.in_current & ~state.applied.by_person
+    appended = np.zeros(n - state.current_rows, dtype=np.bool_)
     for group in rules.groups:
-        selected = group.select.mask(namespace, container, labels) & state.in_current
+        selected = np.concatenate([group.select.mask(namespace, container, pods), appended])
         matches.selected |= selected
         for rule in group.rules:
             holds_now = rule.expr.holds(state.columns) & selected & eligible

@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     rules = rule_set()
-    options = EngineOptions()
+    options = EngineOptions(interval=STEP)
     print(
         f"{'containers':>10} {'history rows':>12} {'median s':>9} {'min s':>7} {'µs/container':>12}"
     )

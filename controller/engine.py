@@ -55,6 +55,9 @@ class EngineOptions:
     max_new_limits_fraction: float = 0.2
     # 1 MiB/s: below this even a container's own logging and start-up stall.
     floor_bps: int = 1_048_576
+    # Seconds between evaluations (the service's INTERVAL); 0: the median spacing of the
+    # history's times. ``for`` windows count steps on this grid.
+    interval: float = 0.0
 
 
 # The positional signature is the engine's contract with the service.
@@ -69,7 +72,7 @@ def evaluate(  # noqa: PLR0917
     """One decision row per container in ``current`` and ``applied`` (frame contract)."""
     options = options or EngineOptions()
     state = _State.build(current, applied)
-    history_view = _history(history, state, now)
+    history_view = _history(history, state, now, options.interval)
     matches = _match(rules, state, history_view, options)
     decisions = Decisions(
         rules,
@@ -180,7 +183,7 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
         raise EngineInputError(f"{name} frame lacks columns {', '.join(missing)}")
 
 
-def _history(history: pd.DataFrame, state: _State, now: float) -> History:
+def _history(history: pd.DataFrame, state: _State, now: float, interval: float) -> History:
     if len(history):
         _require(history, (TIME_COLUMN, *RATE_COLUMNS), "history")
         keys = key_arrays(history, "history", check=False)
@@ -193,7 +196,7 @@ def _history(history: pd.DataFrame, state: _State, now: float) -> History:
         keys = (empty, empty, empty)
         times = np.zeros(0)
         rates = {name: np.zeros(0) for name in RATE_COLUMNS}
-    return History(times, keys, rates, state.index, state.columns, now)
+    return History(times, keys, rates, state.index, state.columns, now, interval)
 
 
 def _match(rules: RuleSet, state: _State, history: History, options: EngineOptions) -> RuleMatches:

@@ -1,10 +1,13 @@
 """``for`` windows: did a condition hold at every evaluation step of the last N seconds?
 
 Prometheus' meaning of ``for``: the condition is true now and was true at every earlier
-evaluation back to one at least ``for`` ago. The steps are the distinct times in the history
-frame before ``now`` plus ``now`` itself (the current frame); a container without a row at a
-step did not hold the condition there, and if the history does not reach back ``for``
-seconds, no container has held it yet.
+evaluation back to one at least ``for`` ago. Evaluations are on a grid ``interval`` apart
+ending at ``now`` (the current frame); each history row belongs to the nearest grid step, so
+jittered timestamps still count. ``for: 5m`` at a 30s interval needs the 10 steps before now
+and now itself. A container without a row at a step did not hold the condition there, even
+when no container has a row there; so when the history does not reach back ``for`` seconds,
+no container has held it yet. The interval is given (the service's INTERVAL) or, when 0,
+taken as the median spacing of the history's distinct times.
 
 Matching a million history rows to containers means hashing their key strings, which would
 cost more than everything else together; so rows are matched lazily: a condition that names
@@ -12,6 +15,8 @@ only rate and key columns is evaluated on the history rows first, and only rows 
 holds are matched. A condition that needs the container's applied limits or node is
 evaluated on the rows of the candidate containers' pods only.
 """
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -72,13 +77,20 @@ class History:
         index: ContainerIndex,
         containers: ColumnsByName,
         now: float,
+        interval: float,
     ) -> None:
-        # Rows at or after ``now`` are ignored: the current frame is the evaluation at ``now``.
-        # pd.unique hashes; sorting a million times first would cost more.
-        steps = pd.unique(times)
-        self._steps = np.sort(steps[steps < now - EPSILON])
-        self._times = times
-        self._before_now = now - EPSILON
+        if interval <= 0:
+            # pd.unique hashes; sorting a million times first would cost more.
+            steps = np.sort(pd.unique(times))
+            steps = np.append(steps[steps < now - EPSILON], now)
+            interval = float(np.median(np.diff(steps))) if len(steps) > 1 else 0.0
+        self._interval = interval
+        # Steps back from now; rows at or after now (slot 0) are ignored: the current frame is
+        # the evaluation at now.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slots = np.rint((now - times) / interval) if interval > 0 else np.zeros(len(times))
+        self._slots = np.nan_to_num(slots, nan=-1.0, posinf=-1.0, neginf=-1.0).astype(np.int64)
+        self._oldest = int(self._slots.max()) if len(self._slots) else 0
         self._columns: dict[str, Array] = dict(rates)
         self._columns.update(zip(KEY_COLUMNS, keys, strict=True))
         self._index = index
@@ -126,23 +138,21 @@ class History:
 
     def _count_steps(self, rows: Positions, positions: Positions, n: int) -> npt.NDArray[np.intp]:
         """Per container, at how many distinct steps it held (a duplicated row counts once)."""
-        slots = positions.astype(np.int64) * len(self._steps)
-        slots += np.searchsorted(self._steps, self._times[rows])
-        unique_slots = np.unique(slots)
-        counts: npt.NDArray[np.intp] = np.bincount(
-            unique_slots // max(len(self._steps), 1), minlength=n
-        )
+        slots = self._slots[rows]
+        width = int(slots.max()) + 1 if len(slots) else 1
+        unique_slots = np.unique(positions.astype(np.int64) * width + slots)
+        counts: npt.NDArray[np.intp] = np.bincount(unique_slots // width, minlength=n)
         return counts
 
     def _window(self, seconds: float) -> tuple[Positions, int] | None:
+        """The history rows in the window and how many steps it has (None: no history)."""
+        if self._interval <= 0:
+            return None
         if seconds not in self._windows:
-            start = self._now - seconds + EPSILON
-            earlier = self._steps[self._steps <= start]
-            if not len(earlier):
+            needed = math.ceil(seconds / self._interval - EPSILON)
+            if needed > self._oldest:
                 self._windows[seconds] = None  # the history does not reach back far enough
             else:
-                anchor = earlier[-1]
-                needed = int(np.count_nonzero(self._steps >= anchor))
-                rows = (self._times >= anchor) & (self._times < self._before_now)
+                rows = (self._slots >= 1) & (self._slots <= needed)
                 self._windows[seconds] = (np.flatnonzero(rows), needed)
         return self._windows[seconds]

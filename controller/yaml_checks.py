@@ -67,8 +67,13 @@ class NodeChecker:
         self.problems.append(Problem(self.file, node.start_mark.line + 1, text))
 
     def mapping(
-        self, node: Node, where: str, allowed: tuple[str, ...], required: tuple[str, ...]
+        self,
+        node: Node,
+        where: str,
+        allowed: tuple[str, ...] | None,
+        required: tuple[str, ...],
     ) -> dict[str, Node] | None:
+        """The mapping's value nodes by key; ``allowed`` None accepts any string key."""
         if not isinstance(node, MappingNode):
             self.report(node, where, f"expected a mapping, got {describe(node)}")
             return None
@@ -79,7 +84,7 @@ class NodeChecker:
                 self.report(key_node, where, f"keys must be strings, got {describe(key_node)}")
             elif key in keys:
                 self.report(key_node, where, f"duplicate key {key!r}")
-            elif key not in allowed:
+            elif allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 expected = ", ".join(allowed)

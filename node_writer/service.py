@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import kubernetes
 
-from iops_limit import kube
 from iops_limit.health import HealthServer
+from node_writer.api import NodeApi
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
 from node_writer.devices import Device, device_exists, resolve_devices
+from node_writer.events import EventQueue
 from node_writer.metrics import WriterMetrics
-from node_writer.pods import Exclusions, PodView
+from node_writer.pods import Exclusions
 from node_writer.reconciler import Reconciler
 from node_writer.selector import parse_selector
 from node_writer.settings import NodeWriterSettings
@@ -54,7 +55,8 @@ class NodeWriter:
         self.settings = settings
         self.setup = setup
         self.metrics = WriterMetrics()
-        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._api = NodeApi(api_client, COMPONENT, settings.node_name)
+        self._events = EventQueue(self._api)
         self.reconciler = Reconciler(
             layout=setup.layout,
             devices=setup.devices,
@@ -65,11 +67,11 @@ class NodeWriter:
                 keywords=settings.exclude_keywords,
             ),
             default_iops=settings.container_iops_limit,
-            events=self._post_event,
+            events=self._events,
             metrics=self.metrics,
         )
         self.watcher = PodWatcher(
-            self._core,
+            self._api,
             settings.node_name,
             self.reconciler,
             self.metrics,
@@ -82,11 +84,17 @@ class NodeWriter:
         ]
         self.health: HealthServer | None = None
         if settings.metrics_port:
-            self.health = HealthServer(self.metrics.registry, self.ready, settings.metrics_port)
+            self.health = HealthServer(
+                self.metrics.registry,
+                self.ready,
+                settings.metrics_port,
+                host=settings.metrics_address,
+            )
 
     def start(self) -> None:
         if self.health is not None:
             self.health.start()
+        self._events.start()
         for thread in self._threads:
             thread.start()
 
@@ -95,6 +103,7 @@ class NodeWriter:
         self.watcher.stop()
         for thread in self._threads:
             thread.join(timeout=10)
+        self._events.stop()
         if self.health is not None:
             self.health.stop()
 
@@ -116,14 +125,3 @@ class NodeWriter:
     def _resync_loop(self) -> None:
         while not self._stopping.wait(self.settings.resync_interval):
             self.reconciler.resync()
-
-    def _post_event(self, pod: PodView, reason: str, message: str, warning: bool) -> None:
-        kube.post_event(
-            self._core,
-            pod.ref,
-            reason,
-            message,
-            component=COMPONENT,
-            warning=warning,
-            host=self.settings.node_name,
-        )

@@ -62,6 +62,9 @@ class NodeWriterSettings:
         "30s", "full re-check of every container against the cgroup files"
     )
     metrics_port: int = setting(9100, "port of /metrics, /healthz, /readyz (0 = off)", parse=_port)
+    metrics_address: str = setting(
+        "0.0.0.0", "address /metrics, /healthz and /readyz listen on (127.0.0.1 for loopback only)"
+    )
     kubeconfig: str = setting("", "kubeconfig file (default: in-cluster config)")
     proc_root: str = setting("/proc", "procfs root; the mount table is read from proc_root/self")
     sys_root: str = setting("/sys", "sysfs root, for block devices")

@@ -1,9 +1,8 @@
 """The node's pods from the API server: list, then watch from that resourceVersion.
 
-Pods are read as JSON (``_preload_content=False``), not as the client's model objects: turning
-hundreds of pods into models costs more CPU and memory than the whole rest of the writer. A
-410 Gone (our resourceVersion was compacted away) relists; a dropped connection or a 5xx
-reconnects with exponential backoff, from the last resourceVersion seen.
+Pods are read as JSON (see :mod:`node_writer.api`). A 410 Gone (our resourceVersion was
+compacted away) relists; a dropped connection or a 5xx reconnects with exponential backoff,
+from the last resourceVersion seen.
 """
 
 import json
@@ -11,12 +10,12 @@ import logging
 import random
 import threading
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
-import kubernetes
 import urllib3
 
 from iops_limit import kube
+from node_writer.api import NodeApi, abandon
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import pod_view
 from node_writer.reconciler import Reconciler
@@ -32,7 +31,7 @@ class PodWatcher:
 
     def __init__(
         self,
-        core: kubernetes.client.CoreV1Api,
+        api: NodeApi,
         node_name: str,
         reconciler: Reconciler,
         metrics: WriterMetrics,
@@ -40,7 +39,7 @@ class PodWatcher:
         watch_seconds: int = WATCH_SECONDS,
         first_backoff: float = 0.5,
     ) -> None:
-        self._core = core
+        self._api = api
         self._selector = f"spec.nodeName={node_name}"
         self._reconciler = reconciler
         self._metrics = metrics
@@ -88,44 +87,18 @@ class PodWatcher:
             response.shutdown()
 
     def _relist(self) -> str:
-        # _preload_content=False makes the client return the raw response, not its model.
-        response = cast(
-            urllib3.BaseHTTPResponse,
-            kube.call(
-                "list pods",
-                self._core.list_pod_for_all_namespaces,
-                field_selector=self._selector,
-                _preload_content=False,
-                _request_timeout=(10, 60),
-            ),
-        )
-        try:
-            body = json.loads(_read_all(response))
-        finally:
-            response.release_conn()
+        body = self._api.list_pods(self._selector)
         self._connected.set()
-        self._reconciler.replace_all(pod_view(item) for item in body.get("items") or [])
+        items = body.get("items") or []
+        self._reconciler.replace_all(pod_view(item) for item in items)
         self._listed.set()
         version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-        log.info("listed %d pods at resourceVersion %s", len(body.get("items") or []), version)
+        log.info("listed %d pods at resourceVersion %s", len(items), version)
         return version
 
     def _watch(self, resource_version: str) -> str:
         """Follow the watch until it ends; return the last resourceVersion seen."""
-        response = cast(
-            urllib3.BaseHTTPResponse,
-            kube.call(
-                "watch pods",
-                self._core.list_pod_for_all_namespaces,
-                field_selector=self._selector,
-                watch=True,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=self._watch_seconds,
-                _preload_content=False,
-                _request_timeout=(10, self._watch_seconds + 30),
-            ),
-        )
+        response = self._api.watch_pods(self._selector, resource_version, self._watch_seconds)
         self._response = response
         self._connected.set()
         try:
@@ -139,7 +112,7 @@ class PodWatcher:
             raise kube.Unavailable(f"pod watch stream broke: {type(error).__name__}") from error
         finally:
             self._response = None
-            response.release_conn()
+            abandon(response)
         return resource_version
 
     def _handle(self, event: dict[str, Any], resource_version: str) -> str:
@@ -159,11 +132,7 @@ class PodWatcher:
         return version
 
 
-def _read_all(response: Any) -> bytes:
-    return bytes(response.data)
-
-
-def _lines(response: Any) -> Iterator[bytes]:
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
     """JSON lines of a chunked watch response, as they arrive."""
     pending = b""
     for chunk in response.stream(amt=None, decode_content=False):

@@ -1,16 +1,17 @@
-"""The demo's cgroup tree: real cgroup v1 blkio cgroups for the fake pods, or a simulated tree.
+"""The demo's cgroup tree: real cgroups for the fake pods (v1 blkio or v2 io), or a simulated tree.
 
 The node writer's ``CGROUP_ROOT`` is a cgroup *mount root*: it looks for
-``<root>/blkio/kubepods/burstable/pod<uid>/<container id>``. So that the demo never touches the
+``<root>/blkio/kubepods/burstable/pod<uid>/<container id>`` on v1 and
+``<root>/kubepods/burstable/pod<uid>/<container id>`` on v2. So that the demo never touches the
 machine's own ``kubepods`` (or a test's, or another demo's), the demo's root is a temporary
-directory whose ``blkio`` is a bind mount of a uniquely named cgroup,
-``/sys/fs/cgroup/blkio/iops-limiter-demo-<random>``. Inside that root the layout is exactly the
-cgroupfs driver's, every path resolves inside the root, and removing the demo is removing that
-one cgroup subtree.
+directory where a uniquely named cgroup, ``iops-limiter-demo-<random>`` directly under the
+machine's hierarchy, is bind-mounted (at ``<root>/blkio`` on v1, at ``<root>`` on v2). Inside
+that root the layout is exactly the cgroupfs driver's, every path resolves inside the root, and
+removing the demo is removing that one cgroup subtree.
 
-Where the machine cannot do that (not root, no blkio hierarchy, no bind mount), the same layout
-is made of plain files in a temporary directory: the node writer writes its throttle files there
-and :mod:`sandbox.demo_workloads` simulates counters that obey them.
+Where the machine cannot do that (not root, no blkio and no v2 io controller, no bind mount),
+the same v1 layout is made of plain files in a temporary directory: the node writer writes its
+throttle files there and :mod:`sandbox.demo_workloads` simulates counters that obey them.
 """
 
 import contextlib
@@ -27,6 +28,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 BLKIO_HIERARCHY = Path("/sys/fs/cgroup/blkio")
+UNIFIED_HIERARCHY = Path("/sys/fs/cgroup")
 TOP_PREFIX = "iops-limiter-demo-"
 QOS_DIR = "kubepods/burstable"
 
@@ -38,6 +40,12 @@ _LIMIT_FILES = {
 }
 IO_SERVICED = "blkio.throttle.io_serviced"
 IO_SERVICE_BYTES = "blkio.throttle.io_service_bytes"
+_V2_LIMIT_KEYS = {
+    "read_iops": "riops",
+    "write_iops": "wiops",
+    "read_bps": "rbps",
+    "write_bps": "wbps",
+}
 
 
 class CgroupError(Exception):
@@ -105,36 +113,60 @@ def disk_of(directory: Path) -> Device:
     return Device(major, minor, sys_dir.name)
 
 
+def real_cgroup_version() -> str | None:
+    """``v1`` with a blkio hierarchy (also on hybrid hosts, where IO throttling lives in v1),
+    else ``v2`` when the unified hierarchy offers the io controller, else None."""
+    if (BLKIO_HIERARCHY / "blkio.throttle.write_iops_device").exists():
+        return "v1"
+    try:
+        controllers = (UNIFIED_HIERARCHY / "cgroup.controllers").read_text().split()
+    except OSError:
+        return None
+    return "v2" if "io" in controllers else None
+
+
 def real_cgroups_unavailable() -> str | None:
-    """Why real blkio cgroups cannot be used here, or None when they can."""
+    """Why real cgroups cannot be used here, or None when they can."""
     if os.geteuid() != 0:
         return "not running as root"
-    if not (BLKIO_HIERARCHY / "blkio.throttle.write_iops_device").exists():
-        return f"no cgroup v1 blkio hierarchy with throttling at {BLKIO_HIERARCHY}"
+    if real_cgroup_version() is None:
+        return (
+            f"no cgroup v1 blkio hierarchy at {BLKIO_HIERARCHY} and no io controller "
+            f"in the cgroup v2 hierarchy at {UNIFIED_HIERARCHY}"
+        )
     return None
 
 
 class CgroupTree:
     """The fake pods' container cgroups under one cgroup root (real or simulated)."""
 
-    def __init__(self, root: Path, blkio: Path, simulated: bool, top: Path | None) -> None:
+    def __init__(
+        self, root: Path, mount: Path, version: str, *, top: Path | None, hierarchy: Path | None
+    ) -> None:
         self.root = root
-        self.simulated = simulated
-        self._blkio = blkio
+        self.version = version
+        self._mount = mount  # where kubepods/ goes: <root>/blkio (v1) or <root> (v2)
         self._top = top
-        self._containers: list[Path] = []
+        self._hierarchy = hierarchy
+        self._made: list[Path] = []
 
     @classmethod
     def create_real(cls, workdir: Path) -> "CgroupTree":
-        """A unique cgroup under the machine's blkio hierarchy, bind-mounted as ``<root>/blkio``."""
-        top = BLKIO_HIERARCHY / (TOP_PREFIX + secrets.token_hex(4))
+        """A unique cgroup under the machine's hierarchy, bind-mounted into a new root."""
+        version = real_cgroup_version()
+        if version is None:
+            raise CgroupError(real_cgroups_unavailable() or "no usable cgroup hierarchy")
+        hierarchy = BLKIO_HIERARCHY if version == "v1" else UNIFIED_HIERARCHY
+        top = hierarchy / (TOP_PREFIX + secrets.token_hex(4))
         root = Path(tempfile.mkdtemp(prefix="cgroup-root-", dir=workdir))
-        blkio = root / "blkio"
+        mount = root / "blkio" if version == "v1" else root
         try:
             top.mkdir()
-            blkio.mkdir()
+            if version == "v2":
+                _enable_io(top)
+            mount.mkdir(exist_ok=True)
             subprocess.run(
-                ["mount", "--bind", str(top), str(blkio)],
+                ["mount", "--bind", str(top), str(mount)],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -144,18 +176,21 @@ class CgroupTree:
             with contextlib.suppress(OSError):
                 top.rmdir()
             shutil.rmtree(root, ignore_errors=True)
-            raise CgroupError(f"cannot bind-mount {top} at {blkio}: {detail.strip()}") from error
-        return cls(root, blkio, simulated=False, top=top)
+            raise CgroupError(f"cannot bind-mount {top} at {mount}: {detail.strip()}") from error
+        return cls(root, mount, version, top=top, hierarchy=hierarchy)
 
     @classmethod
     def create_simulated(cls, workdir: Path) -> "CgroupTree":
         root = Path(tempfile.mkdtemp(prefix="cgroup-root-simulated-", dir=workdir))
-        blkio = root / "blkio"
-        blkio.mkdir()
+        (root / "blkio").mkdir()
         disk = root / "sys" / "dev" / "block" / SIMULATED_DEVICE.key
         disk.mkdir(parents=True)
         (disk / "dev").write_text(SIMULATED_DEVICE.key + "\n")
-        return cls(root, blkio, simulated=True, top=None)
+        return cls(root, root / "blkio", "v1", top=None, hierarchy=None)
+
+    @property
+    def simulated(self) -> bool:
+        return self._hierarchy is None
 
     @property
     def sys_root(self) -> Path:
@@ -169,42 +204,63 @@ class CgroupTree:
 
     def add_container(self, pod_uid: str, container_id: str) -> Path:
         """Make the container's cgroup where the cgroupfs driver would put it."""
-        path = self._blkio / QOS_DIR / f"pod{pod_uid}" / container_id
-        path.mkdir(parents=True)
+        path = self._mount / QOS_DIR / f"pod{pod_uid}" / container_id
+        for level in reversed(path.relative_to(self._mount).parents[:-1]):
+            parent = self._mount / level
+            if not parent.exists():
+                parent.mkdir()
+                if self.version == "v2":
+                    _enable_io(parent)  # v2 offers a controller to children only when asked
+        path.mkdir()
         if self.simulated:
             for name in (*_LIMIT_FILES.values(), IO_SERVICED, IO_SERVICE_BYTES, "cgroup.procs"):
                 (path / name).write_text("")
-        self._containers.append(path)
+        self._made.append(path)
         return path
+
+    def counters(self, cgroup: Path, device: Device) -> Counters:
+        return read_counters(cgroup, device, self.version)
+
+    def limits(self, cgroup: Path, device: Device) -> Limits:
+        return read_limits(cgroup, device, self.version)
 
     def close(self) -> None:
         """Remove every cgroup the demo made; processes still inside go back to the root cgroup."""
-        if self.simulated:
+        if self._top is None or self._hierarchy is None:
             shutil.rmtree(self.root, ignore_errors=True)
             return
         problems = []
-        for path in self._containers:
-            _evacuate(path)
-        if self._top is not None and self._top.exists():
+        for path in self._made:
+            _evacuate(path, self._hierarchy)
+        if self._top.exists():
             for directory, _, _ in os.walk(self._top, topdown=False):
                 if Path(directory) != self._top:
-                    problems += _rmdir_with_retry(Path(directory))
-        if os.path.ismount(self._blkio):
+                    problems += _rmdir_with_retry(Path(directory), self._hierarchy)
+        if os.path.ismount(self._mount):
             done = subprocess.run(
-                ["umount", str(self._blkio)], capture_output=True, text=True, check=False
+                ["umount", str(self._mount)], capture_output=True, text=True, check=False
             )
             if done.returncode != 0:
-                problems.append(f"umount {self._blkio}: {done.stderr.strip()}")
-        if self._top is not None and self._top.exists():
-            problems += _rmdir_with_retry(self._top)
-        if not os.path.ismount(self._blkio):
+                problems.append(f"umount {self._mount}: {done.stderr.strip()}")
+        if self._top.exists():
+            problems += _rmdir_with_retry(self._top, self._hierarchy)
+        if not os.path.ismount(self._mount):
             shutil.rmtree(self.root, ignore_errors=True)
         if problems:
             raise CgroupError("could not remove the demo's cgroups: " + "; ".join(problems))
 
 
-def read_counters(cgroup: Path, device: Device) -> Counters:
-    """The cgroup's cumulative IO on the device (blkio.throttle.io_serviced / io_service_bytes)."""
+def read_counters(cgroup: Path, device: Device, version: str = "v1") -> Counters:
+    """The cgroup's cumulative IO on the device: v1 ``blkio.throttle.io_serviced`` and
+    ``io_service_bytes``, v2 ``io.stat`` (``MAJ:MIN rbytes=… wbytes=… rios=… wios=…``)."""
+    if version == "v2":
+        stat = _v2_fields(cgroup / "io.stat", device)
+        return Counters(
+            read_ios=int(stat.get("rios", 0)),
+            write_ios=int(stat.get("wios", 0)),
+            read_bytes=int(stat.get("rbytes", 0)),
+            write_bytes=int(stat.get("wbytes", 0)),
+        )
     ios = _per_operation(cgroup / IO_SERVICED, device)
     sizes = _per_operation(cgroup / IO_SERVICE_BYTES, device)
     return Counters(
@@ -215,9 +271,16 @@ def read_counters(cgroup: Path, device: Device) -> Counters:
     )
 
 
-def read_limits(cgroup: Path, device: Device) -> Limits:
-    """The throttle values set for the device (``MAJ:MIN value`` lines; 0 or absent = none)."""
+def read_limits(cgroup: Path, device: Device, version: str = "v1") -> Limits:
+    """The throttle values set for the device: v1 ``MAJ:MIN value`` lines (0 or absent: none),
+    v2 ``io.max`` (``MAJ:MIN rbps=max wbps=max riops=max wiops=200``)."""
     values: dict[str, int | None] = {}
+    if version == "v2":
+        limits = _v2_fields(cgroup / "io.max", device)
+        for field, key in _V2_LIMIT_KEYS.items():
+            value = limits.get(key, "max")
+            values[field] = int(value) if value.isdigit() and int(value) > 0 else None
+        return Limits(**values)
     for field, name in _LIMIT_FILES.items():
         values[field] = None
         for line in _read_lines(cgroup / name):
@@ -236,6 +299,18 @@ def _per_operation(path: Path, device: Device) -> dict[str, int]:
     return out
 
 
+def _v2_fields(path: Path, device: Device) -> dict[str, str]:
+    for line in _read_lines(path):
+        key, *fields = line.split()
+        if key == device.key:
+            return dict(field.partition("=")[::2] for field in fields)
+    return {}
+
+
+def _enable_io(cgroup: Path) -> None:
+    (cgroup / "cgroup.subtree_control").write_text("+io")
+
+
 def _read_lines(path: Path) -> list[str]:
     try:
         return path.read_text().splitlines()
@@ -245,14 +320,14 @@ def _read_lines(path: Path) -> list[str]:
         raise CgroupError(f"cannot read {path}: {error}") from error
 
 
-def _evacuate(cgroup: Path) -> None:
+def _evacuate(cgroup: Path, hierarchy: Path) -> None:
     """Move the cgroup's processes back to the hierarchy's root: rmdir needs it empty."""
     for pid in _read_lines(cgroup / "cgroup.procs"):
         with contextlib.suppress(OSError):  # the process may have exited meanwhile
-            (BLKIO_HIERARCHY / "cgroup.procs").write_text(pid)
+            (hierarchy / "cgroup.procs").write_text(pid)
 
 
-def _rmdir_with_retry(directory: Path, timeout: float = 5.0) -> list[str]:
+def _rmdir_with_retry(directory: Path, hierarchy: Path, timeout: float = 5.0) -> list[str]:
     """rmdir, retrying while a just-killed process is still leaving the cgroup."""
     deadline = time.monotonic() + timeout
     while True:
@@ -264,5 +339,5 @@ def _rmdir_with_retry(directory: Path, timeout: float = 5.0) -> list[str]:
         except OSError as error:
             if time.monotonic() > deadline:
                 return [f"rmdir {directory}: {error}"]
-            _evacuate(directory)
+            _evacuate(directory, hierarchy)
             time.sleep(0.1)

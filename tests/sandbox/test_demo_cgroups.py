@@ -170,3 +170,18 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def test_v2_counters_and_limits_come_from_io_stat_and_io_max(tmp_path: Path) -> None:
+    device = SIMULATED_DEVICE
+    (tmp_path / "io.stat").write_text(
+        f"8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n"
+        f"{device.key} rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+    )
+    (tmp_path / "io.max").write_text(f"{device.key} rbps=max wbps=1048576 riops=max wiops=200\n")
+    counters = read_counters(tmp_path, device, "v2")
+    assert (counters.read_ios, counters.write_ios) == (1, 2)
+    assert (counters.read_bytes, counters.write_bytes) == (4096, 8192)
+    limits = read_limits(tmp_path, device, "v2")
+    assert (limits.write_iops, limits.write_bps) == (200, 1048576)
+    assert limits.read_iops is None and limits.read_bps is None

@@ -26,6 +26,7 @@ class Processes:
     def __init__(self, log_dir: Path) -> None:
         self._log_dir = log_dir
         self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._stopped: set[int] = set()
 
     @property
     def pids(self) -> list[int]:
@@ -66,7 +67,13 @@ class Processes:
             raise ProcessError(f"{name} exited with status {child.returncode}:\n{tail}")
 
     def stop(self, child: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-        """SIGTERM the child's group, then SIGKILL what is left after ``timeout`` seconds."""
+        """SIGTERM the child's group, then SIGKILL what is left after ``timeout`` seconds.
+
+        Once only: after that the group is gone and its id may belong to someone else.
+        """
+        if child.pid in self._stopped:
+            return
+        self._stopped.add(child.pid)
         if child.poll() is None:
             _signal_group(child.pid, signal.SIGTERM)
             try:

@@ -185,3 +185,24 @@ def test_v2_counters_and_limits_come_from_io_stat_and_io_max(tmp_path: Path) -> 
     limits = read_limits(tmp_path, device, "v2")
     assert (limits.write_iops, limits.write_bps) == (200, 1048576)
     assert limits.read_iops is None and limits.read_bps is None
+
+
+def test_stopping_twice_signals_the_group_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signalled: list[int] = []
+    real_killpg = os.killpg
+
+    def recording_killpg(pgid: int, signum: int) -> None:
+        signalled.append(pgid)
+        real_killpg(pgid, signum)
+
+    monkeypatch.setattr("sandbox.demo_processes.os.killpg", recording_killpg)
+    processes = Processes(tmp_path)
+    child = processes.start("sleeper", ["sleep", "60"])
+    processes.stop(child)
+    sent = len(signalled)
+    # The clean-up path stops everything again; by then the group id may be someone else's.
+    processes.stop_all()
+    assert child.returncode is not None
+    assert sent > 0 and len(signalled) == sent

@@ -458,3 +458,26 @@ def test_missing_column_is_an_input_error(tmp_path: Path) -> None:
         evaluate(
             rules, current({"a/p/c": {}}).drop(columns="write_bps"), NO_HISTORY, NO_APPLIED, NOW
         )
+
+
+def test_a_step_without_any_rows_is_a_gap_on_the_interval_grid(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER.replace("for: 5m", "for: 2m"))
+    hot = {"write_iops": 1850.0}
+    past = history(NOW, STEP, {"a/p/c": [hot, hot, None, hot, hot]})
+    frame = current({"a/p/c": hot})
+    given = evaluate(rules, frame, past, NO_APPLIED, NOW, EngineOptions(interval=STEP))
+    assert decision(given, "a/p/c")["action"] == "none"
+    # With the interval inferred (the median spacing of the history's times) too.
+    inferred = evaluate(rules, frame, past, NO_APPLIED, NOW)
+    assert decision(inferred, "a/p/c")["action"] == "none"
+
+
+def test_jittered_timestamps_count_at_their_nearest_step(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER.replace("for: 5m", "for: 2m"))
+    hot = {"write_iops": 1850.0}
+    past = history(NOW, STEP, {"a/p/c": [hot] * 5})
+    past["time"] += np.array([3.0, -2.5, 4.0, -1.0, 0.0])
+    decisions = evaluate(
+        rules, current({"a/p/c": hot}), past, NO_APPLIED, NOW, EngineOptions(interval=STEP)
+    )
+    assert decision(decisions, "a/p/c")["action"] == "apply"

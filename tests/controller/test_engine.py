@@ -481,3 +481,10 @@ def test_jittered_timestamps_count_at_their_nearest_step(tmp_path: Path) -> None
         rules, current({"a/p/c": hot}), past, NO_APPLIED, NOW, EngineOptions(interval=STEP)
     )
     assert decision(decisions, "a/p/c")["action"] == "apply"
+
+
+def test_container_limited_twice_in_applied_is_an_input_error(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER)
+    twice = pd.concat([applied({"a/p/c": {"write_iops": 5}})] * 2, ignore_index=True)
+    with pytest.raises(EngineInputError, match="applied frame: container a/p/c appears more"):
+        evaluate(rules, current({"a/p/c": {}}), NO_HISTORY, twice, NOW)

@@ -110,7 +110,7 @@ class ContainerIndex:
         if not len(namespace) or not len(self._index):
             return np.full(len(namespace), -1, dtype=np.intp)
         codes = [
-            level.get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+            level.get_indexer(pd.Index(values, dtype=object, copy=False)).astype(np.int64)
             for level, values in zip(self._levels, (namespace, pod, container), strict=True)
         ]
         missing = (codes[0] < 0) | (codes[1] < 0) | (codes[2] < 0)

@@ -133,7 +133,7 @@ class History:
     def _of_pods(self, rows: Positions, containers: Mask) -> Mask:
         """Which ``rows`` belong to a pod of one of the given containers (a cheap pre-filter)."""
         pods = pd.Index(pd.unique(self.containers.column("pod")[containers]), dtype=object)
-        found: Mask = pods.get_indexer(pd.Index(self._columns["pod"][rows], dtype=object)) >= 0
+        found: Mask = pods.get_indexer(pd.Index(self._columns["pod"][rows], dtype=object, copy=False)) >= 0
         return found
 
     def _count_steps(self, rows: Positions, positions: Positions, n: int) -> npt.NDArray[np.intp]:

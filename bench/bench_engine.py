@@ -1,11 +1,12 @@
 """How long ``controller.engine.evaluate`` takes for 1k, 10k and 100k containers.
 
 Each container has 10 history steps (30 s apart, the newest 30 s before ``now``) plus the
-current row (``--steps 20`` reaches back the default release's 10 minutes, so the release of
-the limited containers is evaluated on history too); the rule set is a realistic one: group selection with excluded namespaces, a pod
-selector and a container regex, a 5m threshold rule, a graded 15m/30m pair that reach past the
-history (so they stay quiet), a per-row limit expression, and the default release for the 1%
-of containers that already carry a limit. About 2% of containers write hard.
+current row; ``--steps 20`` reaches back the default release's 10 minutes, so the release of
+the limited containers is evaluated on history too. The rule set is a realistic one: group
+selection with excluded namespaces, a pod selector and a container regex, a 5m threshold rule,
+a graded 15m/30m pair that reach past the history (so they stay quiet), a per-row limit
+expression, and the default release for the 1% of containers that already carry a limit.
+About 2% of containers write hard.
 
     python -m bench.bench_engine [--sizes 1000,10000,100000] [--steps 10] [--repeat 5]
 """

@@ -95,7 +95,6 @@ class History:
         self._columns.update(zip(KEY_COLUMNS, keys, strict=True))
         self._index = index
         self.containers = containers
-        self._now = now
         self._windows: dict[float, tuple[Positions, int] | None] = {}
 
     def column(self, name: str) -> Array:
@@ -133,7 +132,9 @@ class History:
     def _of_pods(self, rows: Positions, containers: Mask) -> Mask:
         """Which ``rows`` belong to a pod of one of the given containers (a cheap pre-filter)."""
         pods = pd.Index(pd.unique(self.containers.column("pod")[containers]), dtype=object)
-        found: Mask = pods.get_indexer(pd.Index(self._columns["pod"][rows], dtype=object, copy=False)) >= 0
+        # copy=False: copying the object array of a million rows costs as much as the lookup.
+        names = pd.Index(self._columns["pod"][rows], dtype=object, copy=False)
+        found: Mask = pods.get_indexer(names) >= 0
         return found
 
     def _count_steps(self, rows: Positions, positions: Positions, n: int) -> npt.NDArray[np.intp]:

@@ -221,6 +221,13 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "summary-huge-width",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod:>999999999}'\n",
+        [
+            "7: group 'g' rule 'writer': summary: placeholder {pod:>999999999}: width and precision are at most 64"
+        ],
+    ),
+    (
         "summary-unbalanced-brace",
         "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod'\n",
         [

@@ -100,13 +100,13 @@ def _current(containers: tuple[ContainerInput, ...], step: int) -> pd.DataFrame:
         values = {name: s[step] if step < len(s) else None for name, s in container.series.items()}
         if all(value is None for value in values.values()):
             continue  # absent at this step
-        row: dict[str, object] = dict(zip(KEY_COLUMNS, container.key, strict=True))
-        row |= {"node": container.node, "labels": container.labels}
-        for name in RATE_COLUMNS:
-            value = values.get(name)
-            row[name] = np.nan if value is None else value
+        rates = {name: values.get(name) for name in RATE_COLUMNS}
+        numbers = {name: np.nan if value is None else value for name, value in rates.items()}
         if "total_iops" not in container.series:
-            row["total_iops"] = float(row["read_iops"]) + float(row["write_iops"])  # type: ignore[arg-type]
+            numbers["total_iops"] = numbers["read_iops"] + numbers["write_iops"]
+        row: dict[str, object] = dict(zip(KEY_COLUMNS, container.key, strict=True))
+        row.update({"node": container.node, "labels": container.labels})
+        row.update(numbers)
         rows.append(row)
     return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "node", "labels", *RATE_COLUMNS])
 

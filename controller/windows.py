@@ -126,8 +126,10 @@ class History:
         return result
 
     def _keys(self, rows: Positions) -> tuple[Objects, Objects, Objects]:
-        namespace, pod, container = (self._columns[name][rows] for name in KEY_COLUMNS)
-        return namespace, pod, container  # type: ignore[return-value]
+        namespace, pod, container = (
+            np.asarray(self._columns[name][rows], dtype=object) for name in KEY_COLUMNS
+        )
+        return namespace, pod, container
 
     def _of_pods(self, rows: Positions, containers: Mask) -> Mask:
         """Which ``rows`` belong to a pod of one of the given containers (a cheap pre-filter)."""

@@ -157,7 +157,7 @@ def test_limit_expressions_are_per_row_rounded_half_up_and_clamped_to_the_floors
     assert (big["limit_write_iops"], big["limit_write_bps"]) == (501.0, 4e6)
     assert (small["limit_write_iops"], small["limit_write_bps"]) == (50.0, 1048576.0)
     # Division by zero yields infinity: no limit in that direction; huge values hit the ceiling.
-    assert math.isnan(float(big["limit_read_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(big["limit_read_iops"]))
     assert big["limit_read_bps"] == 1e13
 
 
@@ -233,7 +233,7 @@ def test_default_release_needs_every_limited_direction_below_half_for_ten_minute
     decisions = evaluate(rules, frame, past, limits, NOW)
     row = decision(decisions, "a/quiet/c")
     assert row["action"] == "release"
-    assert math.isnan(float(row["limit_write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(row["limit_write_iops"]))
     assert row["reason"] == "released: write_iops 100 < 50% of limit 500 for 10m"
     assert decision(decisions, "a/reads/c")["action"] == "keep"
     assert decision(decisions, "a/reads/c")["reason"] == (
@@ -324,7 +324,7 @@ def test_blast_radius_cap_admits_the_most_demanding_pods_and_holds_back_the_rest
     actions = {f"p{i}": decision(decisions, f"a/p{i}/c")["action"] for i in range(1, 5)}
     assert actions == {"p1": "none", "p2": "apply", "p3": "apply", "p4": "none"}
     held = decision(decisions, "a/p1/c")
-    assert math.isnan(float(held["limit_write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(held["limit_write_iops"]))
     assert held["reason"] == (
         "held back by the blast-radius cap (2 new pods per evaluation: 0.2 of 10 selected pods); "
         "would apply: write_iops 2000 > 1000 (rule noisy/writer)"
@@ -410,7 +410,7 @@ def test_container_missing_from_current_keeps_its_limit_fail_static(tmp_path: Pa
     row = decision(decisions, "a/gone/c")
     assert (row["action"], row["limit_write_iops"], row["rule"]) == ("keep", 500.0, "writer")
     assert row["reason"] == "no current IO data for the container: limit kept (fail static)"
-    assert math.isnan(float(row["write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(row["write_iops"]))
 
 
 def test_nan_rates_and_nan_limits_never_match_or_release(tmp_path: Path) -> None:

@@ -133,10 +133,11 @@ class History:
 
     def _of_pods(self, rows: Positions, containers: Mask) -> Mask:
         """Which ``rows`` belong to a pod of one of the given containers (a cheap pre-filter)."""
-        pods = pd.Index(pd.unique(self.containers.column("pod")[containers]), dtype=object)
-        # copy=False: copying the object array of a million rows costs as much as the lookup.
+        pods = pd.unique(self.containers.column("pod")[containers])
+        # copy=False: copying the object array of a million rows costs as much as the lookup;
+        # isin hashes against the few pods, about half the time of get_indexer here.
         names = pd.Index(self._columns["pod"][rows], dtype=object, copy=False)
-        found: Mask = pods.get_indexer(names) >= 0
+        found: Mask = names.isin(pods)
         return found
 
     def _count_steps(self, rows: Positions, positions: Positions, n: int) -> npt.NDArray[np.intp]:

@@ -32,6 +32,8 @@ Floats = npt.NDArray[np.float64]
 Strings = npt.NDArray[np.object_]
 Indices = npt.NDArray[np.int64]
 
+_STRING_COLUMNS = (*KEY_COLUMNS, "node", "action", "group", "rule", "severity", "summary", "reason")
+
 BY_PERSON = "set by a person: the controller leaves it alone"
 FAIL_STATIC = "no current IO data for the container: limit kept (fail static)"
 
@@ -311,5 +313,6 @@ class Decisions:
         data["reason"] = self.reason
         for name in RATE_COLUMNS:
             data[name] = self._columns.column(name)
-        # pandas infers the str dtype for these object arrays of strings.
-        return pd.DataFrame(data, columns=list(DECISION_COLUMNS))
+        frame = pd.DataFrame(data, columns=list(DECISION_COLUMNS))
+        # pandas infers the str dtype from non-empty arrays of strings, not from empty ones.
+        return frame if len(frame) else frame.astype(dict.fromkeys(_STRING_COLUMNS, "str"))

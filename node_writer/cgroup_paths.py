@@ -64,6 +64,8 @@ class CgroupLayout:
             raise CgroupPathError(f"refusing container ID {raw_id[:80]!r}: not 64 hex digits")
         if self.driver == "systemd":
             leaf = f"{RUNTIME_SCOPE_PREFIX[runtime]}-{raw_id}.scope"
+        elif runtime == "cri-o":
+            leaf = f"crio-{raw_id}"  # CRI-O prefixes its cgroupfs directories too
         else:
             leaf = raw_id
         return self._inside(os.path.join(self.pod_dir(uid, qos), leaf))
@@ -110,8 +112,7 @@ def detect_layout(root: str, version: str = "auto", driver: str = "auto") -> Cgr
 
 def container_id_from_dir(name: str) -> str | None:
     """The raw container ID of a container cgroup directory name, None for other directories."""
-    if name.endswith(".scope"):
-        prefix, _, name = name.removesuffix(".scope").rpartition("-")
-        if prefix not in RUNTIME_SCOPE_PREFIX.values():
-            return None  # e.g. CRI-O's crio-conmon-<id>.scope, the monitor, not the container
+    prefix, _, name = name.removesuffix(".scope").rpartition("-")
+    if prefix and prefix not in RUNTIME_SCOPE_PREFIX.values():
+        return None  # e.g. CRI-O's crio-conmon-<id>.scope, the monitor, not the container
     return name if _CONTAINER_ID.fullmatch(name) else None

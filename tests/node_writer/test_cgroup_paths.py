@@ -27,7 +27,7 @@ EXPECTED = {
     ("systemd", "BestEffort", "cri-o"): f"{BESTEFFORT_SLICE}/crio-{ID}.scope",
     ("systemd", "Burstable", "docker"): f"{BURSTABLE_SLICE}/docker-{ID}.scope",
     ("cgroupfs", "Guaranteed", "containerd"): f"kubepods/pod{UID}/{ID}",
-    ("cgroupfs", "Burstable", "cri-o"): f"kubepods/burstable/pod{UID}/{ID}",
+    ("cgroupfs", "Burstable", "cri-o"): f"kubepods/burstable/pod{UID}/crio-{ID}",
     ("cgroupfs", "BestEffort", "docker"): f"kubepods/besteffort/pod{UID}/{ID}",
 }
 
@@ -134,6 +134,8 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
         (f"cri-containerd-{ID}.scope", ID),
         (f"crio-{ID}.scope", ID),
         (ID, ID),
+        (f"crio-{ID}", ID),
+        (f"pod{UID}", None),
         (f"kubepods-pod{UID_}.slice", None),
         ("burstable", None),
         (f"crio-conmon-{ID}.scope", None),

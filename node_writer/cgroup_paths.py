@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+_POD_DIR = re.compile(r"(?:kubepods-(?:burstable-|besteffort-)?)?pod([0-9a-f_-]{36})(?:\.slice)?")
 QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
 # containerStatuses[].containerID scheme -> systemd scope prefix of that runtime.
 RUNTIME_SCOPE_PREFIX = {"containerd": "cri-containerd", "cri-o": "crio", "docker": "docker"}
@@ -108,6 +109,15 @@ def detect_layout(root: str, version: str = "auto", driver: str = "auto") -> Cgr
                 f"{base}; set CGROUP_DRIVER"
             )
     return CgroupLayout(root, version, driver)
+
+
+def pod_uid_from_dir(name: str) -> str | None:
+    """The pod UID of a pod cgroup directory name (either driver), None for other directories."""
+    match = _POD_DIR.fullmatch(name)
+    if match is None:
+        return None
+    uid = match.group(1).replace("_", "-")
+    return uid if _UID.fullmatch(uid) else None
 
 
 def container_id_from_dir(name: str) -> str | None:

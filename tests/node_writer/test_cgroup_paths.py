@@ -11,6 +11,7 @@ from node_writer.cgroup_paths import (
     CgroupPathError,
     container_id_from_dir,
     detect_layout,
+    pod_uid_from_dir,
 )
 
 UID = "0f4c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -126,6 +127,22 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
     layout = CgroupLayout(str(root), "v2", "cgroupfs")
     with pytest.raises(CgroupPathError, match="outside"):
         layout.container_dir(UID, "Burstable", f"containerd://{ID}")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (f"pod{UID}", UID),
+        (f"kubepods-pod{UID_}.slice", UID),
+        (f"kubepods-burstable-pod{UID_}.slice", UID),
+        (f"kubepods-besteffort-pod{UID_}.slice", UID),
+        ("kubepods-burstable.slice", None),
+        (f"pod{UID[:-1]}x", None),
+        (ID, None),
+    ],
+)
+def test_pod_uid_from_directory_name(name: str, expected: str | None) -> None:
+    assert pod_uid_from_dir(name) == expected
 
 
 @pytest.mark.parametrize(

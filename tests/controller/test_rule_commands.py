@@ -33,7 +33,7 @@ def test_example_rule_files_check_and_their_tests_pass_through_python_m_controll
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
-    assert "rules/noisy-neighbours.yaml: OK, 1 groups, 3 rules" in checked.stdout
+    assert "rules/noisy-neighbours.yaml: OK, 1 group, 3 rules" in checked.stdout
     assert "tests" not in checked.stdout  # rules/tests/ holds test files, not rules
     tested = subprocess.run(
         [sys.executable, "-m", "controller", "test-rules", *EXAMPLE_TESTS],
@@ -56,7 +56,7 @@ def test_check_rules_prints_problems_to_stderr_and_exits_1(
     bad.write_text(GOOD.replace("for: 1m", "for: soon"))
     assert main(["check-rules", str(good), str(bad)]) == 1
     out, err = capsys.readouterr()
-    assert out == f"{good}: OK, 1 groups, 1 rules\n"
+    assert out == f"{good}: OK, 1 group, 1 rule\n"
     assert err == (
         f"{bad}:6: group 'g' rule 'writer': for: invalid duration 'soon': "
         "expected e.g. 30s, 5m, 1h30m\n"

@@ -27,6 +27,7 @@ def draw_chart(records: list[ContainerRecord], path: Path, *, simulated: bool) -
             axis.step(times, limits, where="post", linestyle="--", color="tab:red", label="limit")
         for moment, label in (
             (record.limited_at, "limit written"),
+            (record.load_stopped_at, "load stopped"),
             (record.released_at, "released"),
         ):
             if moment is not None:
@@ -37,7 +38,7 @@ def draw_chart(records: list[ContainerRecord], path: Path, *, simulated: bool) -
         axis.set_ylim(bottom=0)
         axis.legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("seconds since the load started")
-    source = "SIMULATED cgroup counters" if simulated else "real cgroup blkio counters"
+    source = "SIMULATED cgroup counters" if simulated else "real cgroup counters"
     figure.suptitle(f"iops-limiter sandbox demo: per-container IOPS ({source})")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,12 +30,11 @@ class WorkloadError(Exception):
 
 @dataclass(frozen=True)
 class Workload:
-    """Direct 4 KiB random IO at these rates, for ``runtime`` seconds (None: until stopped)."""
+    """Direct 4 KiB random IO at these rates, until stopped."""
 
     name: str  # unique in the demo; names the data file and the log
     read_iops: int
     write_iops: int
-    runtime: float | None = None
 
 
 class Load(Protocol):
@@ -43,7 +42,7 @@ class Load(Protocol):
 
     def start(self, workload: Workload, cgroup: Path) -> None: ...
 
-    def running(self, name: str) -> bool: ...
+    def stop(self, name: str) -> None: ...
 
     def stop_all(self) -> None: ...
 
@@ -83,9 +82,8 @@ class FioLoad:
         ]
         self._children[workload.name] = self._processes.start(f"fio-{workload.name}", argv)
 
-    def running(self, name: str) -> bool:
-        child = self._children.get(name)
-        return child is not None and child.poll() is None
+    def stop(self, name: str) -> None:
+        self._processes.stop(self._children[name])
 
     def stop_all(self) -> None:
         for child in self._children.values():
@@ -98,7 +96,6 @@ def _fio_arguments(workload: Workload, data_file: Path) -> list[str]:
         mix = ["--rw=randrw", f"--rwmixread={round(100 * reads / (reads + writes))}"]
     else:
         mix = ["--rw=randwrite" if writes else "--rw=randread"]
-    runtime = workload.runtime if workload.runtime is not None else 24 * 3600
     return [
         f"--name={workload.name}",
         f"--filename={data_file}",
@@ -109,7 +106,7 @@ def _fio_arguments(workload: Workload, data_file: Path) -> list[str]:
         "--direct=1",
         "--ioengine=psync",
         "--time_based",
-        f"--runtime={math.ceil(runtime)}",
+        "--runtime=1d",  # the demo stops it
         "--output-format=terse",
     ]
 
@@ -121,7 +118,7 @@ class SimulatedLoad:
 
     def __init__(self, device: Device) -> None:
         self._device = device
-        self._active: dict[str, tuple[Workload, Path, float]] = {}
+        self._active: dict[str, tuple[Workload, Path]] = {}
         self._totals: dict[Path, list[float]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -130,13 +127,12 @@ class SimulatedLoad:
 
     def start(self, workload: Workload, cgroup: Path) -> None:
         with self._lock:
-            self._active[workload.name] = (workload, cgroup, time.monotonic())
+            self._active[workload.name] = (workload, cgroup)
             self._totals.setdefault(cgroup, [0.0, 0.0])
 
-    def running(self, name: str) -> bool:
+    def stop(self, name: str) -> None:
         with self._lock:
-            entry = self._active.get(name)
-        return entry is not None and not _finished(entry[0], entry[2], time.monotonic())
+            self._active.pop(name, None)
 
     def stop_all(self) -> None:
         self._stopping.set()
@@ -148,9 +144,8 @@ class SimulatedLoad:
             now = time.monotonic()
             with self._lock:
                 active = list(self._active.values())
-            for workload, cgroup, started in active:
-                if not _finished(workload, started, now):
-                    self._advance(workload, cgroup, now - last)
+            for workload, cgroup in active:
+                self._advance(workload, cgroup, now - last)
             last = now
 
     def _advance(self, workload: Workload, cgroup: Path, seconds: float) -> None:
@@ -172,7 +167,3 @@ class SimulatedLoad:
             scratch = cgroup / f".{name}.new"
             scratch.write_text(text)
             scratch.replace(cgroup / name)
-
-
-def _finished(workload: Workload, started: float, now: float) -> bool:
-    return workload.runtime is not None and now - started >= workload.runtime

@@ -99,8 +99,9 @@ def test_fio_runs_inside_the_container_cgroup_and_the_kernel_throttle_caps_it(
     load = FioLoad(processes, tmp_path)
     started = time.monotonic()
     try:
-        load.start(Workload("writer", 0, 2000, runtime=3), container)
-        _wait_for(lambda: not load.running("writer"), "fio to finish")
+        load.start(Workload("writer", 0, 2000), container)
+        _wait_for(lambda: read_counters(container, device).write_ios >= 200, "throttled writes")
+        load.stop("writer")
     finally:
         load.stop_all()
     elapsed = time.monotonic() - started

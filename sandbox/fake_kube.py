@@ -66,8 +66,9 @@ class FakeKube:
             bookmark_interval=bookmark_interval,
             max_watch_seconds=max_watch_seconds,
         )
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-kube", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="fake-kube", daemon=True
         )
 
     # -- life cycle -------------------------------------------------------------------------

@@ -76,15 +76,13 @@ def make_pod(
         }
         for container in containers
     ]
-    return {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": name,
             "namespace": namespace,
             "uid": uid or str(uuid.uuid4()),
-            "labels": dict(labels or {}),
-            "annotations": dict(annotations or {}),
             "creationTimestamp": started,
         },
         "spec": {
@@ -107,6 +105,12 @@ def make_pod(
             "containerStatuses": statuses,
         },
     }
+    # The real server leaves empty label and annotation maps out.
+    if labels:
+        pod["metadata"]["labels"] = dict(labels)
+    if annotations:
+        pod["metadata"]["annotations"] = dict(annotations)
+    return pod
 
 
 def restarted(pod: dict[str, Any], container: str) -> dict[str, Any]:

@@ -15,19 +15,6 @@ from sandbox.fake_kube import FakeKube
 DEADLINE = 30.0  # seconds; generous, the machine is shared
 
 
-@pytest.fixture
-def core(kube_api: FakeKube) -> Iterator[CoreV1Api]:
-    with kube_api.api_client() as api:
-        yield CoreV1Api(api)
-
-
-@pytest.fixture
-def cluster(kube_api: FakeKube) -> FakeKube:
-    kube_api.add_pod(kube_api.make_pod("shop", "web", "node-a", labels={"app": "web"}))
-    kube_api.add_pod(kube_api.make_pod("batch", "etl", "node-b"))
-    return kube_api
-
-
 def seen(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(type, pod name) of each event, read from the JSON the server sent."""
     return [(event["type"], event["raw_object"]["metadata"]["name"]) for event in events]
@@ -97,7 +84,7 @@ def test_watch_without_a_resource_version_starts_with_the_current_pods(
 ) -> None:
     watch = Watch()
     stream = watch.stream(core.list_pod_for_all_namespaces, timeout_seconds=int(DEADLINE))
-    assert sorted(seen(take(stream, watch, 2))) == [("ADDED", "etl"), ("ADDED", "web")]
+    assert sorted(seen(take(stream, watch, 3))) == [("ADDED", n) for n in ("db", "etl", "web")]
 
 
 def test_watch_in_a_namespace_or_on_a_node_skips_the_others(
@@ -257,7 +244,7 @@ def test_drop_watches_cuts_open_streams_and_new_watches_work(
 def test_an_idle_watch_that_allows_bookmarks_gets_one_at_the_current_version(
     cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.add_node("node-a")  # a change to something else: the bookmark moves past it
+    cluster.add_node("node-c")  # a change to something else: the bookmark moves past it
     watch = Watch()
     stream = watch.stream(
         core.list_pod_for_all_namespaces,

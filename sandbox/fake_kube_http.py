@@ -55,6 +55,8 @@ class ApiServer(ThreadingHTTPServer):
     """Holds what request handlers share, and every open connection so stopping can cut them."""
 
     daemon_threads = True
+    # Many clients (watchers, writers, benchmarks) connect at once on a loaded machine.
+    request_queue_size = 128
 
     def __init__(
         self,

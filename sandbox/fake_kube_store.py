@@ -266,11 +266,14 @@ class Store:
                     raise WatchEnded
                 if after < self._oldest:
                     raise StatusError(410, f"too old resource version: {after} ({self._oldest})")
-                newer = [
-                    change
-                    for change in self._history
-                    if change.resource_version > after and change.resource is resource
-                ]
+                newer = []
+                # Newest first, stopping at what the watcher has seen: O(new changes).
+                for change in reversed(self._history):
+                    if change.resource_version <= after:
+                        break
+                    if change.resource is resource:
+                        newer.append(change)
+                newer.reverse()
                 remaining = deadline - time.monotonic()
                 if newer or remaining <= 0:
                     return newer, self._revision

@@ -21,7 +21,7 @@ def coordination(kube_api: FakeKube) -> Iterator[CoordinationV1Api]:
 
 
 @pytest.fixture
-def cluster(kube_api: FakeKube) -> FakeKube:
+def kube_cluster(kube_api: FakeKube) -> FakeKube:
     """Two nodes, three pods in two namespaces."""
     kube_api.add_node("node-a")
     kube_api.add_node("node-b")

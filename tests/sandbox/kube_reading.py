@@ -29,7 +29,7 @@ def status_of(error: ApiException) -> dict[str, Any]:
 
 
 def web(core: CoreV1Api) -> dict[str, Any]:
-    """The ``shop/web`` pod of the ``cluster`` fixture, as the client read it."""
+    """The ``shop/web`` pod of the ``kube_cluster`` fixture, as the client read it."""
     return plain(core.read_namespaced_pod("web", "shop"))
 
 

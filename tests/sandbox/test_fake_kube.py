@@ -23,11 +23,11 @@ from tests.sandbox.kube_reading import annotations, as_pod, names, plain, status
 
 
 def test_list_all_namespaces_returns_every_pod_as_the_client_models_it(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     pods = core.list_pod_for_all_namespaces()
     assert names(pods) == ["db", "etl", "web"]
-    assert plain(pods)["metadata"]["resource_version"] == cluster.resource_version
+    assert plain(pods)["metadata"]["resource_version"] == kube_cluster.resource_version
     web = next(pod for pod in plain(pods)["items"] if pod["metadata"]["name"] == "web")
     container_id = web["status"]["container_statuses"][0]["container_id"]
     assert container_id.startswith("containerd://")
@@ -37,7 +37,7 @@ def test_list_all_namespaces_returns_every_pod_as_the_client_models_it(
     assert web["metadata"]["uid"]
 
 
-def test_list_in_a_namespace_returns_only_its_pods(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_list_in_a_namespace_returns_only_its_pods(kube_cluster: FakeKube, core: CoreV1Api) -> None:
     assert names(core.list_namespaced_pod("shop")) == ["db", "web"]
     assert names(core.list_namespaced_pod("nowhere")) == []
 
@@ -54,7 +54,7 @@ def test_list_in_a_namespace_returns_only_its_pods(cluster: FakeKube, core: Core
     ],
 )
 def test_field_selector_filters_the_list(
-    cluster: FakeKube, core: CoreV1Api, selector: str, expected: list[str]
+    kube_cluster: FakeKube, core: CoreV1Api, selector: str, expected: list[str]
 ) -> None:
     assert names(core.list_pod_for_all_namespaces(field_selector=selector)) == expected
 
@@ -73,13 +73,13 @@ def test_field_selector_filters_the_list(
     ],
 )
 def test_label_selector_filters_with_equality_and_set_terms(
-    cluster: FakeKube, core: CoreV1Api, selector: str, expected: list[str]
+    kube_cluster: FakeKube, core: CoreV1Api, selector: str, expected: list[str]
 ) -> None:
     assert names(core.list_pod_for_all_namespaces(label_selector=selector)) == expected
 
 
 def test_unsupported_field_selector_is_a_400_naming_the_field(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     with pytest.raises(ApiException) as raised:
         core.list_pod_for_all_namespaces(field_selector="spec.hostname=x")
@@ -87,13 +87,13 @@ def test_unsupported_field_selector_is_a_400_naming_the_field(
     assert "spec.hostname" in status_of(raised.value)["message"]
 
 
-def test_malformed_label_selector_is_a_400(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_malformed_label_selector_is_a_400(kube_cluster: FakeKube, core: CoreV1Api) -> None:
     with pytest.raises(ApiException) as raised:
         core.list_pod_for_all_namespaces(label_selector="app in web")
     assert raised.value.status == 400
 
 
-def test_list_pages_with_limit_and_continue(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_list_pages_with_limit_and_continue(kube_cluster: FakeKube, core: CoreV1Api) -> None:
     first = plain(core.list_pod_for_all_namespaces(limit=2))
     assert len(first["items"]) == 2
     assert first["metadata"]["_continue"]
@@ -106,10 +106,12 @@ def test_list_pages_with_limit_and_continue(cluster: FakeKube, core: CoreV1Api) 
     assert in_order == ["etl", "db", "web"]
 
 
-def test_continue_token_from_before_a_compaction_is_410(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_continue_token_from_before_a_compaction_is_410(
+    kube_cluster: FakeKube, core: CoreV1Api
+) -> None:
     token = plain(core.list_pod_for_all_namespaces(limit=1))["metadata"]["_continue"]
-    cluster.add_pod(cluster.make_pod("shop", "late", "node-a"))
-    cluster.compact()
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "late", "node-a"))
+    kube_cluster.compact()
     with pytest.raises(ApiException) as raised:
         core.list_pod_for_all_namespaces(limit=1, _continue=token)
     assert raised.value.status == 410
@@ -132,21 +134,23 @@ def test_create_get_and_delete_a_pod(kube_api: FakeKube, core: CoreV1Api) -> Non
     assert status_of(raised.value)["reason"] == "NotFound"
 
 
-def test_creating_an_existing_pod_is_409_already_exists(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_creating_an_existing_pod_is_409_already_exists(
+    kube_cluster: FakeKube, core: CoreV1Api
+) -> None:
     with pytest.raises(ApiException) as raised:
-        core.create_namespaced_pod("shop", as_pod(cluster.make_pod("shop", "web", "n")))
+        core.create_namespaced_pod("shop", as_pod(kube_cluster.make_pod("shop", "web", "n")))
     assert raised.value.status == 409
     assert status_of(raised.value)["reason"] == "AlreadyExists"
 
 
 def test_every_change_bumps_the_global_and_the_object_resource_version(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    before = int(cluster.resource_version)
+    before = int(kube_cluster.resource_version)
     patched = plain(core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"v": "2"}}}))
     assert int(patched["metadata"]["resource_version"]) == before + 1
-    cluster.add_node("node-c")
-    assert int(cluster.resource_version) == before + 2
+    kube_cluster.add_node("node-c")
+    assert int(kube_cluster.resource_version) == before + 2
     assert version(core) == str(before + 1)
 
 
@@ -154,14 +158,14 @@ def test_every_change_bumps_the_global_and_the_object_resource_version(
 
 
 def test_events_posted_through_the_client_are_listed_and_readable_by_the_test(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    uid = cluster.get_pod("shop", "web")["metadata"]["uid"]
+    uid = kube_cluster.get_pod("shop", "web")["metadata"]["uid"]
     post_event(core, PodRef("shop", "web", uid), "IOLimited", "limited to 200", component="t")
     post_event(core, PodRef("batch", "etl", "u2"), "IOReleased", "released", component="t")
-    [event] = cluster.events("shop")
+    [event] = kube_cluster.events("shop")
     assert (event["reason"], event["involvedObject"]["uid"]) == ("IOLimited", uid)
-    assert [e["reason"] for e in cluster.events()] == ["IOLimited", "IOReleased"]
+    assert [e["reason"] for e in kube_cluster.events()] == ["IOLimited", "IOReleased"]
     listed = core.list_namespaced_event("shop", field_selector="involvedObject.name=web")
     assert [event["message"] for event in plain(listed)["items"]] == ["limited to 200"]
 
@@ -203,7 +207,7 @@ def test_lease_create_twice_is_409_and_patch_updates_it(
     assert read["spec"]["holder_identity"] == "z"
 
 
-def test_nodes_are_listed_and_read(cluster: FakeKube, core: CoreV1Api) -> None:
+def test_nodes_are_listed_and_read(kube_cluster: FakeKube, core: CoreV1Api) -> None:
     assert names(core.list_node()) == ["node-a", "node-b"]
     node = plain(core.read_node("node-b"))
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "node-b"
@@ -214,22 +218,22 @@ def test_nodes_are_listed_and_read(cluster: FakeKube, core: CoreV1Api) -> None:
 
 
 def test_restart_container_gives_a_new_container_id_seen_by_the_client(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     old = web(core)["status"]["container_statuses"][0]
-    new_id = cluster.restart_container("shop", "web", "app")
+    new_id = kube_cluster.restart_container("shop", "web", "app")
     new = web(core)["status"]["container_statuses"][0]
     assert new["container_id"] == new_id != old["container_id"]
     assert new["restart_count"] == old["restart_count"] + 1
 
 
 def test_update_pod_replaces_the_stored_pod_whatever_its_version(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    pod = cluster.get_pod("shop", "web")
+    pod = kube_cluster.get_pod("shop", "web")
     core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"x": "1"}}})
     pod["metadata"]["annotations"] = {"set": "by-test"}
-    cluster.update_pod(pod)
+    kube_cluster.update_pod(pod)
     assert annotations(core) == {"set": "by-test"}
     assert "x" not in web(core)["metadata"]["labels"]
 
@@ -250,7 +254,7 @@ def test_make_pod_takes_given_container_ids_and_qos(kube_api: FakeKube) -> None:
 
 
 def test_kubeconfig_works_with_the_project_client_loader(
-    cluster: FakeKube, kubeconfig: Path
+    kube_cluster: FakeKube, kubeconfig: Path
 ) -> None:
     with load_api_client(str(kubeconfig)) as api:
         assert names(CoreV1Api(api).list_namespaced_pod("batch")) == ["etl"]
@@ -266,14 +270,14 @@ def test_stop_refuses_new_connections(kube_api: FakeKube) -> None:
 
 
 def test_delete_with_a_stale_resource_version_precondition_is_409(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     stale = version(core)
-    cluster.restart_container("shop", "web", "app")
+    kube_cluster.restart_container("shop", "web", "app")
     options = V1DeleteOptions(preconditions=V1Preconditions(resource_version=stale))
     with pytest.raises(ApiException) as raised:
         core.delete_namespaced_pod("web", "shop", body=options)
     assert raised.value.status == 409
     options = V1DeleteOptions(preconditions=V1Preconditions(resource_version=version(core)))
     core.delete_namespaced_pod("web", "shop", body=options)
-    assert [pod["metadata"]["name"] for pod in cluster.pods("shop")] == ["db"]
+    assert [pod["metadata"]["name"] for pod in kube_cluster.pods("shop")] == ["db"]

@@ -12,32 +12,32 @@ from tests.sandbox.kube_reading import annotations, plain, status_of
 
 
 def test_fail_next_answers_the_planned_status_then_serves_again(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.fail_next("PATCH", r"/pods/web$", 500, times=2)
+    kube_cluster.fail_next("PATCH", r"/pods/web$", 500, times=2)
     for _ in range(2):
         with pytest.raises(ApiException) as raised:
             core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"a": "b"}}})
         assert raised.value.status == 500
     core.read_namespaced_pod("web", "shop")  # other methods were never affected
     core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"a": "b"}}})
-    assert [(r.method, r.status) for r in cluster.writes()] == [
+    assert [(r.method, r.status) for r in kube_cluster.writes()] == [
         ("PATCH", 500),
         ("PATCH", 500),
         ("PATCH", 200),
     ]
 
 
-def test_a_failed_write_changes_nothing(cluster: FakeKube, core: CoreV1Api) -> None:
-    cluster.fail_next("*", "/pods/", 409)
+def test_a_failed_write_changes_nothing(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    kube_cluster.fail_next("*", "/pods/", 409)
     with pytest.raises(ApiException) as raised:
         core.patch_namespaced_pod("web", "shop", {"metadata": {"annotations": {"a": "1"}}})
     assert raised.value.status == 409
     assert annotations(core) == {}
 
 
-def test_an_injected_429_reaches_the_caller(cluster: FakeKube, core: CoreV1Api) -> None:
-    cluster.fail_next("GET", "/pods", 429)
+def test_an_injected_429_reaches_the_caller(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    kube_cluster.fail_next("GET", "/pods", 429)
     with pytest.raises(ApiException) as raised:
         core.list_pod_for_all_namespaces()
     assert raised.value.status == 429
@@ -45,41 +45,41 @@ def test_an_injected_429_reaches_the_caller(cluster: FakeKube, core: CoreV1Api) 
 
 
 def test_the_request_log_records_method_path_query_and_status(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.clear_requests()
+    kube_cluster.clear_requests()
     core.list_pod_for_all_namespaces(field_selector="spec.nodeName=node-a")
     with pytest.raises(ApiException):
         core.read_namespaced_pod("ghost", "shop")
-    first, second = cluster.requests
+    first, second = kube_cluster.requests
     assert (first.method, first.path, first.status) == ("GET", "/api/v1/pods", 200)
     assert first.query["fieldSelector"] == "spec.nodeName=node-a"
     assert (second.path, second.status) == ("/api/v1/namespaces/shop/pods/ghost", 404)
-    assert cluster.writes() == []
+    assert kube_cluster.writes() == []
 
 
-def test_set_delay_holds_matching_requests(cluster: FakeKube, core: CoreV1Api) -> None:
-    cluster.set_delay(3.0, r"/pods/web$")
+def test_set_delay_holds_matching_requests(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    kube_cluster.set_delay(3.0, r"/pods/web$")
     # urllib3 retries the timed-out read, then gives up (MaxRetryError is an HTTPError too).
     with pytest.raises(urllib3.exceptions.HTTPError):
         core.read_namespaced_pod("web", "shop", _request_timeout=0.5)
-    cluster.set_delay(0)
+    kube_cluster.set_delay(0)
     assert plain(core.read_namespaced_pod("web", "shop", _request_timeout=10))["metadata"]
 
 
 def test_an_injected_failure_on_a_watch_reaches_the_client(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.fail_next("GET", "^/api/v1/pods$", 503)
+    kube_cluster.fail_next("GET", "^/api/v1/pods$", 503)
     with pytest.raises(ApiException) as raised:
         list(Watch().stream(core.list_pod_for_all_namespaces, timeout_seconds=5))
     assert raised.value.status == 503
 
 
 def test_concurrent_patches_from_one_resource_version_let_exactly_one_win(
-    cluster: FakeKube, kube_api: FakeKube
+    kube_cluster: FakeKube, kube_api: FakeKube
 ) -> None:
-    stale = cluster.get_pod("shop", "web")["metadata"]["resourceVersion"]
+    stale = kube_cluster.get_pod("shop", "web")["metadata"]["resourceVersion"]
     statuses: list[int] = []
 
     def patch(index: int) -> None:

@@ -15,7 +15,7 @@ MERGE = "application/merge-patch+json"
 
 
 def test_merge_patch_sets_annotations_and_null_deletes_them(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     limit: dict[str, Any] = {"iops-limit/limit": "200", "keep": "me"}
     core.patch_namespaced_pod(
@@ -26,11 +26,11 @@ def test_merge_patch_sets_annotations_and_null_deletes_them(
         "web", "shop", {"metadata": {"annotations": limit}}, _content_type=MERGE
     )
     assert annotations(core) == {"keep": "me"}
-    assert [(r.method, r.status) for r in cluster.writes()] == [("PATCH", 200), ("PATCH", 200)]
+    assert [(r.method, r.status) for r in kube_cluster.writes()] == [("PATCH", 200), ("PATCH", 200)]
 
 
 def test_dict_patch_is_a_strategic_merge_that_keeps_other_annotations(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     core.patch_namespaced_pod("web", "shop", {"metadata": {"annotations": {"a": "1"}}})
     core.patch_namespaced_pod("web", "shop", {"metadata": {"annotations": {"b": "2"}}})
@@ -39,15 +39,15 @@ def test_dict_patch_is_a_strategic_merge_that_keeps_other_annotations(
 
 
 def test_strategic_merge_patch_merges_containers_by_name(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    pod = cluster.make_pod(
+    pod = kube_cluster.make_pod(
         "shop",
         "two",
         "node-a",
         containers=[{"name": "app", "image": "app:1"}, {"name": "side", "image": "side:1"}],
     )
-    cluster.add_pod(pod)
+    kube_cluster.add_pod(pod)
     body = {"spec": {"containers": [{"name": "side", "image": "side:2"}]}}
     patched = plain(core.patch_namespaced_pod("two", "shop", body))
     assert [(c["name"], c["image"]) for c in patched["spec"]["containers"]] == [
@@ -57,7 +57,7 @@ def test_strategic_merge_patch_merges_containers_by_name(
 
 
 def test_json_patch_adds_replaces_tests_and_removes_escaped_keys(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     key = "/metadata/annotations/iops-limit~1write-iops"
     add: list[dict[str, Any]] = [
@@ -75,14 +75,14 @@ def test_json_patch_adds_replaces_tests_and_removes_escaped_keys(
     )
     assert annotations(core) == {"iops-limit/write-iops": "50"}
     core.patch_namespaced_pod("web", "shop", [{"op": "remove", "path": key}])
-    assert "annotations" not in cluster.get_pod("shop", "web")["metadata"]
+    assert "annotations" not in kube_cluster.get_pod("shop", "web")["metadata"]
 
 
 def test_json_patch_into_a_missing_annotations_map_is_422_as_on_a_real_server(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     # Pods without annotations have no annotations map at all.
-    assert "annotations" not in cluster.get_pod("shop", "web")["metadata"]
+    assert "annotations" not in kube_cluster.get_pod("shop", "web")["metadata"]
     add = [{"op": "add", "path": "/metadata/annotations/iops-limit~1limit", "value": "1"}]
     with pytest.raises(ApiException) as raised:
         core.patch_namespaced_pod("web", "shop", add)
@@ -90,7 +90,7 @@ def test_json_patch_into_a_missing_annotations_map_is_422_as_on_a_real_server(
 
 
 def test_json_patch_with_a_failing_test_is_422_and_changes_nothing(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     before = version(core)
     operations = [
@@ -106,10 +106,10 @@ def test_json_patch_with_a_failing_test_is_422_and_changes_nothing(
 
 @pytest.mark.parametrize("content_type", [MERGE, None])
 def test_resource_version_in_a_merge_patch_is_a_precondition(
-    cluster: FakeKube, core: CoreV1Api, content_type: str | None
+    kube_cluster: FakeKube, core: CoreV1Api, content_type: str | None
 ) -> None:
     stale_version = version(core)
-    cluster.restart_container("shop", "web", "app")  # someone else changed the pod
+    kube_cluster.restart_container("shop", "web", "app")  # someone else changed the pod
     stale = {"metadata": {"resourceVersion": stale_version, "annotations": {"a": "1"}}}
     with pytest.raises(ApiException) as raised:
         core.patch_namespaced_pod("web", "shop", stale, _content_type=content_type)
@@ -132,19 +132,19 @@ def test_patching_a_missing_pod_is_404_with_a_status_body(
 
 
 def test_a_patch_that_changes_nothing_keeps_the_resource_version(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     body = {"metadata": {"labels": {"app": "web"}}}
-    before, global_before = version(core), cluster.resource_version
+    before, global_before = version(core), kube_cluster.resource_version
     patched = plain(core.patch_namespaced_pod("web", "shop", body))
     assert patched["metadata"]["resource_version"] == before
-    assert cluster.resource_version == global_before
+    assert kube_cluster.resource_version == global_before
 
 
-def test_an_unknown_patch_content_type_is_415(cluster: FakeKube) -> None:
+def test_an_unknown_patch_content_type_is_415(kube_cluster: FakeKube) -> None:
     # The client refuses to send such a body, so this goes around it.
     response = requests.patch(
-        f"{cluster.url}/api/v1/namespaces/shop/pods/web",
+        f"{kube_cluster.url}/api/v1/namespaces/shop/pods/web",
         data=b"{}",
         headers={"Content-Type": "text/plain"},
         timeout=30,
@@ -164,7 +164,7 @@ def test_an_unknown_patch_content_type_is_415(cluster: FakeKube) -> None:
     ],
 )
 def test_metadata_the_real_server_refuses_is_refused_and_changes_nothing(
-    cluster: FakeKube, core: CoreV1Api, metadata: dict[str, Any], status: int
+    kube_cluster: FakeKube, core: CoreV1Api, metadata: dict[str, Any], status: int
 ) -> None:
     before = version(core)
     with pytest.raises(ApiException) as raised:
@@ -174,16 +174,16 @@ def test_metadata_the_real_server_refuses_is_refused_and_changes_nothing(
 
 
 @pytest.mark.parametrize("name", ["Web", "web_1", "-web", "a" * 254])
-def test_creating_an_object_with_an_invalid_name_is_422(cluster: FakeKube, name: str) -> None:
+def test_creating_an_object_with_an_invalid_name_is_422(kube_cluster: FakeKube, name: str) -> None:
     with pytest.raises(StatusError) as raised:
-        cluster.add_pod(cluster.make_pod("shop", name, "node-a"))
+        kube_cluster.add_pod(kube_cluster.make_pod("shop", name, "node-a"))
     assert raised.value.code == 422
     assert "metadata.name" in raised.value.message
 
 
-def test_a_body_of_another_kind_is_refused(cluster: FakeKube) -> None:
+def test_a_body_of_another_kind_is_refused(kube_cluster: FakeKube) -> None:
     response = requests.post(
-        f"{cluster.url}/api/v1/namespaces/shop/pods",
+        f"{kube_cluster.url}/api/v1/namespaces/shop/pods",
         json={"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n"}},
         timeout=30,
     )

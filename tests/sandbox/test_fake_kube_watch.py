@@ -62,12 +62,12 @@ class Background:
 
 
 def test_watch_from_a_resource_version_streams_only_newer_changes_in_order(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
-    cluster.add_pod(cluster.make_pod("shop", "new", "node-a"))
+    since = kube_cluster.resource_version
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "new", "node-a"))
     core.patch_namespaced_pod("new", "shop", {"metadata": {"annotations": {"a": "1"}}})
-    cluster.delete_pod("shop", "new")
+    kube_cluster.delete_pod("shop", "new")
     watch = Watch()
     stream = watch.stream(
         core.list_namespaced_pod, "shop", resource_version=since, timeout_seconds=int(DEADLINE)
@@ -75,12 +75,14 @@ def test_watch_from_a_resource_version_streams_only_newer_changes_in_order(
     events = take(stream, watch, 3)
     assert seen(events) == [("ADDED", "new"), ("MODIFIED", "new"), ("DELETED", "new")]
     versions = [int(event["raw_object"]["metadata"]["resourceVersion"]) for event in events]
-    assert int(since) < versions[0] < versions[1] < versions[2] == int(cluster.resource_version)
+    assert (
+        int(since) < versions[0] < versions[1] < versions[2] == int(kube_cluster.resource_version)
+    )
     assert events[1]["object"].metadata.annotations == {"a": "1"}  # the client's own model
 
 
 def test_watch_without_a_resource_version_starts_with_the_current_pods(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
     watch = Watch()
     stream = watch.stream(core.list_pod_for_all_namespaces, timeout_seconds=int(DEADLINE))
@@ -88,12 +90,12 @@ def test_watch_without_a_resource_version_starts_with_the_current_pods(
 
 
 def test_watch_in_a_namespace_or_on_a_node_skips_the_others(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
-    cluster.add_pod(cluster.make_pod("batch", "other-namespace", "node-a"))
-    cluster.add_pod(cluster.make_pod("shop", "other-node", "node-b"))
-    cluster.add_pod(cluster.make_pod("shop", "wanted", "node-a"))
+    since = kube_cluster.resource_version
+    kube_cluster.add_pod(kube_cluster.make_pod("batch", "other-namespace", "node-a"))
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "other-node", "node-b"))
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "wanted", "node-a"))
     watch = Watch()
     stream = watch.stream(
         core.list_namespaced_pod,
@@ -106,9 +108,9 @@ def test_watch_in_a_namespace_or_on_a_node_skips_the_others(
 
 
 def test_a_pod_leaving_and_entering_a_label_selection_is_deleted_then_added(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
+    since = kube_cluster.resource_version
     core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"app": "gone"}}})
     core.patch_namespaced_pod("web", "shop", {"metadata": {"labels": {"app": "web"}}})
     watch = Watch()
@@ -122,9 +124,9 @@ def test_a_pod_leaving_and_entering_a_label_selection_is_deleted_then_added(
 
 
 def test_an_open_watch_gets_changes_made_after_it_started(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
+    since = kube_cluster.resource_version
 
     def run(events: list[dict[str, Any]]) -> None:
         watch = Watch()
@@ -134,8 +136,8 @@ def test_an_open_watch_gets_changes_made_after_it_started(
         events.extend(take(stream, watch, 1))
 
     background = Background(run)
-    wait_for(lambda: open_watches(cluster) == 1, "the watch to start")
-    new_id = cluster.restart_container("shop", "web", "app")
+    wait_for(lambda: open_watches(kube_cluster) == 1, "the watch to start")
+    new_id = kube_cluster.restart_container("shop", "web", "app")
     background.join()
     assert background.error is None
     assert seen(background.events) == [("MODIFIED", "web")]
@@ -143,8 +145,8 @@ def test_an_open_watch_gets_changes_made_after_it_started(
     assert statuses[0]["containerID"] == new_id
 
 
-def test_an_idle_watch_ends_at_its_timeout(cluster: FakeKube, core: CoreV1Api) -> None:
-    since = cluster.resource_version
+def test_an_idle_watch_ends_at_its_timeout(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    since = kube_cluster.resource_version
 
     def run(events: list[dict[str, Any]]) -> None:
         stream = Watch().stream(
@@ -159,11 +161,11 @@ def test_an_idle_watch_ends_at_its_timeout(cluster: FakeKube, core: CoreV1Api) -
 
 
 def test_watch_from_a_compacted_resource_version_raises_410_in_the_client(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
-    cluster.add_pod(cluster.make_pod("shop", "new", "node-a"))
-    cluster.compact()
+    since = kube_cluster.resource_version
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "new", "node-a"))
+    kube_cluster.compact()
     with pytest.raises(ApiException) as raised:
         list(
             Watch().stream(
@@ -175,23 +177,23 @@ def test_watch_from_a_compacted_resource_version_raises_410_in_the_client(
 
 
 def test_a_watch_without_timeout_retries_once_after_410_then_raises(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
-    cluster.add_pod(cluster.make_pod("shop", "new", "node-a"))
-    cluster.compact()
+    since = kube_cluster.resource_version
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "new", "node-a"))
+    kube_cluster.compact()
     with pytest.raises(ApiException) as raised:
         list(Watch().stream(core.list_pod_for_all_namespaces, resource_version=since))
     assert raised.value.status == 410
-    assert open_watches(cluster) == 2
+    assert open_watches(kube_cluster) == 2
 
 
 def test_a_watch_from_the_compaction_point_gets_later_changes(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.add_pod(cluster.make_pod("shop", "before", "node-a"))
-    since = cluster.compact()
-    cluster.add_pod(cluster.make_pod("shop", "after", "node-a"))
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "before", "node-a"))
+    since = kube_cluster.compact()
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "after", "node-a"))
     watch = Watch()
     stream = watch.stream(
         core.list_pod_for_all_namespaces, resource_version=since, timeout_seconds=int(DEADLINE)
@@ -221,19 +223,19 @@ def test_changes_beyond_the_history_limit_expire_old_resource_versions() -> None
 
 
 def test_drop_watches_cuts_open_streams_and_new_watches_work(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    since = cluster.resource_version
+    since = kube_cluster.resource_version
 
     def run(events: list[dict[str, Any]]) -> None:
         events.extend(Watch().stream(core.list_pod_for_all_namespaces, resource_version=since))
 
     background = Background(run)
-    wait_for(lambda: open_watches(cluster) == 1, "the watch to start")
-    cluster.drop_watches()
+    wait_for(lambda: open_watches(kube_cluster) == 1, "the watch to start")
+    kube_cluster.drop_watches()
     background.join()
     assert isinstance(background.error, urllib3.exceptions.ProtocolError)
-    cluster.add_pod(cluster.make_pod("shop", "new", "node-a"))
+    kube_cluster.add_pod(kube_cluster.make_pod("shop", "new", "node-a"))
     watch = Watch()
     stream = watch.stream(
         core.list_pod_for_all_namespaces, resource_version=since, timeout_seconds=int(DEADLINE)
@@ -242,29 +244,29 @@ def test_drop_watches_cuts_open_streams_and_new_watches_work(
 
 
 def test_an_idle_watch_that_allows_bookmarks_gets_one_at_the_current_version(
-    cluster: FakeKube, core: CoreV1Api
+    kube_cluster: FakeKube, core: CoreV1Api
 ) -> None:
-    cluster.add_node("node-c")  # a change to something else: the bookmark moves past it
+    kube_cluster.add_node("node-c")  # a change to something else: the bookmark moves past it
     watch = Watch()
     stream = watch.stream(
         core.list_pod_for_all_namespaces,
-        resource_version=cluster.resource_version,
+        resource_version=kube_cluster.resource_version,
         allow_watch_bookmarks=True,
         timeout_seconds=int(DEADLINE),
     )
     [event] = take(stream, watch, 1)
     assert event["type"] == "BOOKMARK"
-    assert event["raw_object"]["metadata"]["resourceVersion"] == cluster.resource_version
+    assert event["raw_object"]["metadata"]["resourceVersion"] == kube_cluster.resource_version
 
 
-def test_stopping_the_server_ends_open_watches(cluster: FakeKube, core: CoreV1Api) -> None:
-    since = cluster.resource_version
+def test_stopping_the_server_ends_open_watches(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    since = kube_cluster.resource_version
 
     def run(events: list[dict[str, Any]]) -> None:
         events.extend(Watch().stream(core.list_pod_for_all_namespaces, resource_version=since))
 
     background = Background(run)
-    wait_for(lambda: open_watches(cluster) == 1, "the watch to start")
-    cluster.stop()
+    wait_for(lambda: open_watches(kube_cluster) == 1, "the watch to start")
+    kube_cluster.stop()
     background.join()
     assert background.error is not None

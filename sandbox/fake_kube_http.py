@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
+    # The status subresource is served as the whole object (see README: what it simplifies).
+    r"(?:/(?P<subresource>status))?$"
 )
 VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-iops-limiter-fake"}
 
@@ -152,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = self._route(method, url.path, query, raw_body)
         except StatusError as error:
             status, payload = error.code, error.status()
+        except Exception as error:  # a bug here: answer like the real server, keep serving
+            log.exception("fake API failed on %s %s", method, self.path)
+            status, payload = 500, StatusError(500, f"{type(error).__name__}: {error}").status()
         record(status)
         try:
             self._send_json(status, payload)
@@ -277,7 +282,9 @@ def _resolve(path: str) -> tuple[ResourceType, str | None, str | None]:
     name = unquote(match["name"]) if match["name"] else None
     if namespace and not resource.namespaced:
         raise StatusError(404, f"{resource.plural} are not namespaced ({path})")
-    if name and resource.namespaced and not namespace:
+    if (name and resource.namespaced and not namespace) or (
+        match["subresource"] and resource.kind != "Pod"
+    ):
         raise StatusError(404, f"the server could not find the requested resource ({path})")
     return resource, namespace, name
 

@@ -281,3 +281,13 @@ def test_delete_with_a_stale_resource_version_precondition_is_409(
     options = V1DeleteOptions(preconditions=V1Preconditions(resource_version=version(core)))
     core.delete_namespaced_pod("web", "shop", body=options)
     assert [pod["metadata"]["name"] for pod in kube_cluster.pods("shop")] == ["db"]
+
+
+def test_label_selectors_take_prefixed_keys(kube_api: FakeKube, core: CoreV1Api) -> None:
+    labels = {"app.kubernetes.io/name": "web", "team": "a"}
+    kube_api.add_pod(kube_api.make_pod("shop", "prefixed", "node-a", labels=labels))
+    kube_api.add_pod(kube_api.make_pod("shop", "plain", "node-a", labels={"team": "a"}))
+    selected = core.list_namespaced_pod("shop", label_selector="app.kubernetes.io/name in (web)")
+    assert names(selected) == ["prefixed"]
+    selected = core.list_namespaced_pod("shop", label_selector="!app.kubernetes.io/name,team=a")
+    assert names(selected) == ["plain"]

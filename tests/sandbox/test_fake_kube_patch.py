@@ -189,3 +189,11 @@ def test_a_body_of_another_kind_is_refused(kube_cluster: FakeKube) -> None:
     )
     assert response.status_code == 400
     assert response.json()["kind"] == "Status"
+
+
+def test_the_status_subresource_patches_the_pod(kube_cluster: FakeKube, core: CoreV1Api) -> None:
+    body = {"status": {"containerStatuses": [{"name": "app", "restartCount": 7}]}}
+    patched = plain(core.patch_namespaced_pod_status("web", "shop", body))
+    assert patched["status"]["container_statuses"][0]["restart_count"] == 7
+    # Strategic merge keeps the rest of the named container's status.
+    assert patched["status"]["container_statuses"][0]["container_id"].startswith("containerd://")

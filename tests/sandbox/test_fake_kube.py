@@ -291,3 +291,10 @@ def test_label_selectors_take_prefixed_keys(kube_api: FakeKube, core: CoreV1Api)
     assert names(selected) == ["prefixed"]
     selected = core.list_namespaced_pod("shop", label_selector="!app.kubernetes.io/name,team=a")
     assert names(selected) == ["plain"]
+
+
+def test_update_pod_keeps_no_reference_to_the_callers_dict(kube_cluster: FakeKube) -> None:
+    pod = kube_cluster.get_pod("shop", "web")
+    kube_cluster.update_pod(pod)
+    pod["status"]["phase"] = "Failed"
+    assert kube_cluster.get_pod("shop", "web")["status"]["phase"] == "Running"

@@ -95,3 +95,18 @@ def test_a_bad_pods_file_stops_the_process_naming_file_and_entry(tmp_path: Path)
     assert result.returncode == 2
     assert f"{pods_file}: pod #1: qos 'Gold'" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_pod_the_api_refuses_in_the_pods_file_is_named(tmp_path: Path) -> None:
+    pods_file = tmp_path / "pods.yaml"
+    pods_file.write_text(yaml.safe_dump([{"namespace": "shop", "name": "Bad_Name", "node": "n"}]))
+    result = subprocess.run(
+        [*FAKE_KUBE, "--kubeconfig", str(tmp_path / "kc"), "--pods", str(pods_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f'{pods_file}: pod #1: Pod "Bad_Name" is invalid' in result.stderr

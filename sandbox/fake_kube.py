@@ -153,6 +153,7 @@ class FakeKube:
         qos: str = "Burstable",
         container_ids: Mapping[str, str] | None = None,
         uid: str | None = None,
+        phase: str = "Running",
     ) -> Object:
         """A realistic running pod (see :func:`sandbox.fake_kube_objects.make_pod`); it is not
         stored until passed to :meth:`add_pod`."""
@@ -166,6 +167,7 @@ class FakeKube:
             qos=qos,
             container_ids=container_ids,
             uid=uid,
+            phase=phase,
         )
 
     def add_pod(self, pod: Object) -> Object:

@@ -298,3 +298,39 @@ def test_update_pod_keeps_no_reference_to_the_callers_dict(kube_cluster: FakeKub
     kube_cluster.update_pod(pod)
     pod["status"]["phase"] = "Failed"
     assert kube_cluster.get_pod("shop", "web")["status"]["phase"] == "Running"
+
+
+def test_a_pending_pod_has_no_container_id_yet(kube_api: FakeKube, core: CoreV1Api) -> None:
+    kube_api.add_pod(kube_api.make_pod("shop", "starting", "node-a", phase="Pending"))
+    pod = plain(core.read_namespaced_pod("starting", "shop"))
+    [status] = pod["status"]["container_statuses"]
+    assert status["container_id"] is None
+    assert status["state"]["waiting"]["reason"] == "ContainerCreating"
+    assert pod["status"]["phase"] == "Pending"
+
+
+def test_a_finished_pod_reports_terminated_containers(kube_api: FakeKube) -> None:
+    done = kube_api.make_pod("shop", "done", "node-a", phase="Succeeded")
+    failed = kube_api.make_pod("shop", "failed", "node-a", phase="Failed")
+    for pod, exit_code in ((done, 0), (failed, 1)):
+        [status] = pod["status"]["containerStatuses"]
+        assert status["state"]["terminated"]["exitCode"] == exit_code
+        assert status["state"]["terminated"]["containerID"] == status["containerID"]
+    with pytest.raises(ValueError, match="phase"):
+        kube_api.make_pod("shop", "p", "node-a", phase="Unknown")
+
+
+def test_a_restarted_container_keeps_the_old_one_in_last_state(kube_cluster: FakeKube) -> None:
+    [old] = kube_cluster.get_pod("shop", "web")["status"]["containerStatuses"]
+    kube_cluster.restart_container("shop", "web", "app")
+    [new] = kube_cluster.get_pod("shop", "web")["status"]["containerStatuses"]
+    assert new["lastState"]["terminated"]["containerID"] == old["containerID"]
+
+
+def test_create_with_generate_name_picks_a_name(kube_api: FakeKube, core: CoreV1Api) -> None:
+    pod = kube_api.make_pod("shop", "unused", "node-a")
+    del pod["metadata"]["name"]
+    pod["metadata"]["generateName"] = "worker-"
+    created = plain(core.create_namespaced_pod("shop", as_pod(pod)))
+    assert created["metadata"]["name"].startswith("worker-")
+    assert kube_api.get_pod("shop", created["metadata"]["name"])["metadata"]["uid"]

@@ -138,8 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
+        length_text = self.headers.get("Content-Length") or "0"
+        if not length_text.isdigit():
+            self.close_connection = True  # the body's end is unknown: the stream is unusable
+            self._send_json(400, StatusError(400, f"bad Content-Length {length_text!r}").status())
+            return
+        raw_body = self.rfile.read(int(length_text))
 
         def record(status: int) -> None:
             self.server.requests.add(RequestRecord(method, url.path, query, status))

@@ -1,6 +1,7 @@
 """Patches on the fake Kubernetes API through the real client: merge, strategic merge and JSON
 patch, resourceVersion preconditions, and the metadata checks every write goes through."""
 
+import socket
 from typing import Any
 
 import pytest
@@ -197,3 +198,24 @@ def test_the_status_subresource_patches_the_pod(kube_cluster: FakeKube, core: Co
     assert patched["status"]["container_statuses"][0]["restart_count"] == 7
     # Strategic merge keeps the rest of the named container's status.
     assert patched["status"]["container_statuses"][0]["container_id"].startswith("containerd://")
+
+
+def test_a_body_that_is_not_json_is_400(kube_cluster: FakeKube) -> None:
+    response = requests.patch(
+        f"{kube_cluster.url}/api/v1/namespaces/shop/pods/web",
+        data=b"{not json",
+        headers={"Content-Type": "application/merge-patch+json"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "not JSON" in response.json()["message"]
+
+
+def test_a_bad_content_length_is_400(kube_cluster: FakeKube) -> None:
+    port = int(kube_cluster.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(
+            b"POST /api/v1/namespaces/shop/pods HTTP/1.1\r\nHost: fake\r\n"
+            b"Content-Length: many\r\n\r\n"
+        )
+        assert connection.recv(4096).startswith(b"HTTP/1.1 400 ")

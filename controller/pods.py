@@ -38,6 +38,7 @@ class PodInfo:
     annotations: Mapping[str, str]  # only the iops-limit/* ones
     containers: tuple[str, ...]
     resource_version: str
+    container_ids: Mapping[str, str]  # runtime container ID (no scheme) -> container name
 
     @property
     def key(self) -> Key:
@@ -61,7 +62,18 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         annotations={k: v for k, v in annotations.items() if k.startswith(PREFIX)},
         containers=tuple(str(c.get("name")) for c in spec.get("containers") or []),
         resource_version=str(metadata.get("resourceVersion") or ""),
+        container_ids=_container_ids(pod.get("status") or {}),
     )
+
+
+def _container_ids(status: Mapping[str, Any]) -> dict[str, str]:
+    """``containerd://abc...`` -> ``abc...``: standalone cAdvisor series name containers by ID."""
+    out = {}
+    for entry in status.get("containerStatuses") or []:
+        _, _, container_id = str(entry.get("containerID") or "").rpartition("://")
+        if container_id:
+            out[container_id] = str(entry.get("name"))
+    return out
 
 
 def _newer(candidate: str, cached: str) -> bool:

@@ -12,7 +12,9 @@ NAN = math.nan
 
 
 def pod(name: str, annotations: dict[str, str] | None = None, namespace: str = "shop") -> PodInfo:
-    return PodInfo(namespace, name, f"uid-{name}", "node-a", {}, annotations or {}, ("app",), "1")
+    return PodInfo(
+        namespace, name, f"uid-{name}", "node-a", {}, annotations or {}, ("app",), "1", {}
+    )
 
 
 def decision(

@@ -18,7 +18,7 @@ def pod(
     namespace: str = "shop",
     containers: tuple[str, ...] = ("app", "sidecar"),
 ) -> PodInfo:
-    return PodInfo(namespace, "web-0", "uid-1", "node-a", {}, annotations, containers, "7")
+    return PodInfo(namespace, "web-0", "uid-1", "node-a", {}, annotations, containers, "7", {})
 
 
 HELD = {

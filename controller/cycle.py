@@ -20,6 +20,7 @@ from controller.history import History
 from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
 from controller.pods import Key, PodCache, PodInfo
+from controller.prometheus import resolve_standalone
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,11 @@ class Cycle:
         interval = self._config.interval
         start = now - window
         try:
-            current = self._source.current(now)
+            current = self._standalone_resolved(self._source.current(now))
             if window > 0 and not self._history.covers(start, interval):
                 log.info("history: reading the last %.0fs from Prometheus", window)
-                self._history.seed(self._source.history(window, interval, now), start, now)
+                seed = self._standalone_resolved(self._source.history(window, interval, now))
+                self._history.seed(seed, start, now)
             else:
                 self._history.add(current, now, interval)
         except self._config.prometheus_errors as error:
@@ -171,6 +173,17 @@ class Cycle:
             return None
         self.prometheus_error = None
         return current, self._history.frame(start - interval / 2)
+
+    def _standalone_resolved(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Map series that only carry a cgroup path (standalone cAdvisor) to their pods."""
+        if "uid" not in frame.columns or not frame["namespace"].eq("").any():
+            return frame
+        containers = {
+            (pod.uid.lower(), container_id): (pod.namespace, pod.name, container)
+            for pod in self._pods.snapshot().values()
+            for container_id, container in pod.container_ids.items()
+        }
+        return resolve_standalone(frame, containers)
 
     def _export_applied(self) -> list[AppliedLimit]:
         """The limits in force now, from the annotations (after this cycle's patches)."""

@@ -104,6 +104,7 @@ class ControllerSettings:
     lease_duration: float = duration_setting("15s", "how long a Lease holds without renewal")
     lease_renew: float = duration_setting("5s", "how often the leader renews its Lease")
     identity: str = setting("", "this replica's name in the Lease (default: POD_NAME, hostname)")
+    metrics_address: str = setting("0.0.0.0", "address /metrics, /healthz, /readyz listen on")
     metrics_port: int = setting(
         8080, "port of /metrics, /healthz, /readyz; 0 = off", parse=parse_port
     )

@@ -2,4 +2,6 @@
 
 from types import ModuleType
 
-COMMANDS: tuple[ModuleType, ...] = ()
+from controller.commands import once, run, status, watch
+
+COMMANDS: tuple[ModuleType, ...] = (run, once, status, watch)

@@ -230,7 +230,7 @@ def enrich(
         for info in infos
     ]
     kept = [info for info, ok in zip(infos, keep, strict=True) if ok and info is not None]
-    out = current[keep].copy()
+    out = current[pd.Series(keep, index=current.index, dtype=bool)].copy()
     out["labels"] = pd.Series([info.labels for info in kept], index=out.index, dtype=object)
     out["uid"] = [info.uid for info in kept]
     if "node" not in out.columns:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes.watch.watch import iter_resp_lines
 
 from controller.ratelimit import TokenBucket
@@ -70,7 +71,7 @@ class KubeApi:
                     message = f"watch pods: {code} {status.get('message', '')}"
                     raise Expired(message, code) if code == 410 else KubeError(message, code)
                 yield event
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
             raise KubeError(f"watch pods: stream broke: {error}") from error
         finally:
             response.release_conn()

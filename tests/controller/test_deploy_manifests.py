@@ -4,6 +4,7 @@ from typing import Any
 
 import yaml
 
+from controller.rule_files import load_rules
 from controller.settings import ControllerSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -54,3 +55,11 @@ def test_rbac_grants_only_what_the_controller_calls() -> None:
     [lease] = docs["Role/iops-controller-leader-election"]["rules"]
     assert set(lease["verbs"]) == {"get", "create", "update"}
     assert docs["Role/iops-controller-leader-election"]["metadata"]["namespace"] == "iops-limit"
+
+
+def test_the_shipped_rules_pass_validation(tmp_path: Path) -> None:
+    config_map = documents("controller.yaml")["ConfigMap/iops-controller-rules"]
+    for name, text in config_map["data"].items():
+        (tmp_path / name).write_text(text)
+    rules = load_rules(tmp_path)
+    assert rules.max_for() == 600.0  # the release window of the sustained-writer group

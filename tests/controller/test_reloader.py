@@ -6,22 +6,31 @@ import pytest
 
 from controller.metrics import ControllerMetrics
 from controller.reloader import RuleReloader
+from controller.rule_files import RuleFileError, load_rules
+from controller.rule_model import RuleSet
 
 
-class BadRules(ValueError):
-    pass
+def rules_text(threshold: int) -> str:
+    return f"""groups:
+  - name: noisy
+    rules:
+      - name: writer
+        expr: write_iops > {threshold}
+        limit: {{write_iops: 500}}
+"""
 
 
-def load(path: str) -> tuple[str, ...]:
-    """Stands in for the rule loader: the files' texts, refusing any that says 'bad'."""
-    root = Path(path)
-    files = (
-        sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else [root]
-    )
-    texts = tuple(p.read_text() for p in files)
-    if any("bad" in text for text in texts):
-        raise BadRules(f"{path}:1: bad rule")
-    return texts
+BAD = """groups:
+  - name: noisy
+    rules:
+      - name: writer
+        expr: write_iops >
+        limit: {write_iops: 500}
+"""
+
+
+def threshold(rules: RuleSet) -> str:
+    return rules.groups[0].rules[0].expr.source
 
 
 def publish(mount: Path, version: str, text: str) -> None:
@@ -42,45 +51,45 @@ def reloads(registry: prometheus_client.CollectorRegistry, result: str) -> float
 
 @pytest.fixture
 def mount(tmp_path: Path) -> Path:
-    publish(tmp_path, "2026_01", "first")
+    publish(tmp_path, "2026_01", rules_text(1000))
     return tmp_path
 
 
 def test_a_configmap_swap_of_the_data_link_is_picked_up(mount: Path) -> None:
     registry = prometheus_client.CollectorRegistry()
-    reloader = RuleReloader(str(mount), load, (BadRules,), ControllerMetrics(registry))
-    assert reloader.rules == ("first",)
+    reloader = RuleReloader(str(mount), load_rules, (RuleFileError,), ControllerMetrics(registry))
+    assert threshold(reloader.rules) == "write_iops > 1000"
     assert reloader.poll() is False
-    publish(mount, "2026_02", "second")
+    publish(mount, "2026_02", rules_text(2000))
     assert reloader.poll() is True
-    assert reloader.rules == ("second",)
+    assert threshold(reloader.rules) == "write_iops > 2000"
     assert reloads(registry, "success") == 1
 
 
 def test_a_bad_new_rule_set_is_rejected_counted_and_the_old_one_stays(mount: Path) -> None:
     registry = prometheus_client.CollectorRegistry()
-    reloader = RuleReloader(str(mount), load, (BadRules,), ControllerMetrics(registry))
-    publish(mount, "2026_02", "bad")
+    reloader = RuleReloader(str(mount), load_rules, (RuleFileError,), ControllerMetrics(registry))
+    publish(mount, "2026_02", BAD)
     assert reloader.poll() is False
-    assert reloader.rules == ("first",)
+    assert threshold(reloader.rules) == "write_iops > 1000"
     assert reloads(registry, "failure") == 1
     assert reloader.poll() is False  # reported once, not at every poll
     assert reloads(registry, "failure") == 1
-    publish(mount, "2026_03", "fixed")
+    publish(mount, "2026_03", rules_text(3000))
     assert reloader.poll() is True
-    assert reloader.rules == ("fixed",)
+    assert threshold(reloader.rules) == "write_iops > 3000"
 
 
 def test_a_plain_rule_file_edited_in_place_is_reloaded(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
-    rules.write_text("one")
-    reloader = RuleReloader(str(rules), load, (BadRules,))
-    rules.write_text("two, longer")
+    rules.write_text(rules_text(1))
+    reloader = RuleReloader(str(rules), load_rules, (RuleFileError,))
+    rules.write_text(rules_text(22))
     assert reloader.poll() is True
-    assert reloader.rules == ("two, longer",)
+    assert threshold(reloader.rules) == "write_iops > 22"
 
 
 def test_the_first_load_must_succeed(tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text("bad")
-    with pytest.raises(BadRules, match="bad rule"):
-        RuleReloader(str(tmp_path), load, (BadRules,))
+    (tmp_path / "rules.yaml").write_text(BAD)
+    with pytest.raises(RuleFileError, match=r"rules\.yaml:5"):
+        RuleReloader(str(tmp_path), load_rules, (RuleFileError,))

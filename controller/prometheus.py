@@ -8,8 +8,7 @@ One PromQL query per metric per cycle (four in all), never one per pod::
                                        container!="", container!="POD"}[WINDOW])))
     or
     sum by (id, name) (max by (id, name, device) (
-        rate(container_fs_writes_total{device=~"DEVICE_REGEX",
-                                       namespace="", id=~"<container cgroup>"}[WINDOW])))
+        rate(container_fs_writes_total{device=~"DEVICE_REGEX", namespace="", name!=""}[WINDOW])))
 
 The inner ``max`` collapses the same series scraped twice (two jobs or instances differ only
 in ``job``/``instance``), so nothing is double-counted; the outer ``sum`` adds up a
@@ -17,7 +16,12 @@ container's devices and a restarted container's old and new cgroup. The second h
 up "standalone cAdvisor" series, which carry only the cgroup path (``id``) and ``name``: their
 rows get the pod UID and container ID parsed from the path (systemd and cgroupfs forms) and
 empty ``namespace``/``pod``/``container`` (filled in from a docker-style ``k8s_`` name when
-there is one); :func:`resolve_standalone` maps them to pods.
+there is one); :func:`resolve_standalone` maps them to pods. Which ``id`` is a container's
+cgroup is decided here, not in PromQL: a regex on ``id`` made each query 40% slower at 10k
+containers, while ``namespace="", name!=""`` is nearly free and lets through only the few
+named cgroups outside pods.
+
+The four queries run in parallel (Prometheus evaluates them on all its cores).
 
 The frames are built from the JSON directly (prometheus-api-client is the transport only):
 its ``MetricRangeDataFrame`` is slower and returns one row per sample per metric.
@@ -27,6 +31,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +41,7 @@ import pandas as pd
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from iops_limit.durations import format_duration
@@ -62,8 +68,6 @@ _CONTAINER_CGROUP = re.compile(
     r"[0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12})(?:\.slice)?"
     r"/(?:(?:cri-containerd|crio|docker)-)?([0-9a-f]{64})(?:\.scope)?"
 )
-#: The same in PromQL (RE2, anchored): cheap pre-filter so only container cgroups come back.
-_CONTAINER_CGROUP_PROMQL = ".*kubepods.*pod[0-9a-fA-F_-]{36}(\\\\.slice)?/[a-z-]*[0-9a-f]{64}.*"
 #: Docker's container names under kubelet: k8s_<container>_<pod>_<namespace>_<uid>_<attempt>.
 _DOCKER_NAME = re.compile(r"k8s_([^_]+)_([^_]+)_([^_]+)_([0-9a-f-]{36})_\d+")
 _USERINFO = re.compile(r"//[^/@\s]+@")
@@ -146,11 +150,7 @@ class PrometheusSource:
     def current(self, now: float) -> pd.DataFrame:
         """One row per container: its rates over the window ending at ``now``."""
         params = {"time": f"{now:.3f}", "timeout": f"{self.transport.timeout:g}s"}
-        per_metric = {
-            column: self._query(column, lambda q: self._client.custom_query(q, params=params))
-            for column in METRICS
-        }
-        return build_current(per_metric)
+        return build_current(self._query_all(lambda q: self._client.custom_query(q, params=params)))
 
     def history(self, window_seconds: float, step_seconds: float, now: float) -> pd.DataFrame:
         """The long history frame: one row per container per step, steps ending at ``now``.
@@ -176,8 +176,7 @@ class PrometheusSource:
                 query, moment, moment, step=bounds["step"], params=bounds
             )
 
-        per_metric = {column: self._query(column, run) for column in METRICS}
-        return build_history(per_metric)
+        return build_history(self._query_all(run))
 
     def _headers(self) -> dict[str, str]:
         headers = dict(self.transport.headers)
@@ -192,10 +191,16 @@ class PrometheusSource:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
+    def _query_all(self, run: Callable[[str], Any]) -> dict[str, list[dict[str, Any]]]:
+        """Run each metric's query, in parallel; the first failure (in column order) raises."""
+        # Read per cycle, so a rotated token is used from the next cycle on.
+        self._client.headers = self._headers()
+        with ThreadPoolExecutor(len(METRICS), thread_name_prefix="prometheus-query") as pool:
+            futures = {column: pool.submit(self._query, column, run) for column in METRICS}
+            return {column: future.result() for column, future in futures.items()}
+
     def _query(self, column: str, run: Callable[[str], Any]) -> list[dict[str, Any]]:
         query = self.queries[column]
-        # Read per query, so a rotated token is used from the next query on.
-        self._client.headers = self._headers()
         try:
             result = run(query)
         except PrometheusApiClientException as error:
@@ -204,7 +209,7 @@ class PrometheusSource:
             reason = f"unreadable answer (not JSON: {_clip(str(error))})"
             raise PrometheusError(_failure(column, query, reason), query) from None
         except requests.RequestException as error:
-            reason = f"{type(error).__name__}: {_clip(str(error))}"
+            reason = _clip(_transport_reason(error))
             raise PrometheusError(_failure(column, query, reason), query) from None
         except (ValueError, KeyError, TypeError) as error:
             reason = f"unreadable answer ({type(error).__name__}: {_clip(str(error))})"
@@ -221,7 +226,7 @@ def rate_queries(rate_window: float, device_regex: str) -> dict[str, str]:
     out = {}
     for column, metric in METRICS.items():
         kubelet = f'{metric}{{device=~{device},container!="",container!="POD"}}'
-        standalone = f'{metric}{{device=~{device},namespace="",id=~"{_CONTAINER_CGROUP_PROMQL}"}}'
+        standalone = f'{metric}{{device=~{device},namespace="",name!=""}}'
         out[column] = (
             "sum by (namespace, pod, container) "
             f"(max by (namespace, pod, container, device, id) (rate({kubelet}[{window}])))"
@@ -255,6 +260,14 @@ def _client(transport: Transport) -> PrometheusConnect:
         retry=retry,
         timeout=math.ceil(transport.timeout),
     )
+
+
+def _transport_reason(error: requests.RequestException) -> str:
+    """The root cause without the request URL (the whole query, already in the message)."""
+    cause = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        return f"{type(error).__name__} after retries: {cause.reason}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _failure(column: str, query: str, reason: str) -> str:

@@ -71,31 +71,27 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
     assert annotations["iops-limit/managed-by"] == "iops-controller"
     assert annotations["iops-limit/rule"] == "noisy/writer"
     # Not before `for`: the rule held for 4s at the earliest once the rate rose.
-    applied = [
-        e for e in cluster.events("IOPSLimitApplied") if e["involvedObject"]["name"] == "writer"
-    ]
+    applied = wait_for(
+        lambda: [
+            e for e in cluster.events("IOPSLimitApplied") if e["involvedObject"]["name"] == "writer"
+        ],
+        "the Event",
+    )
     assert len(applied) == 1
     assert "write 500 IOPS" in applied[0]["message"]
     assert cluster.annotations("shop", "quiet") == {}
-    assert (
-        float(
-            controller.sample(
-                "iops_limit_applied",
-                {
-                    "namespace": "shop",
-                    "pod": "writer",
-                    "container": "app",
-                    "direction": "write_iops",
-                    "owner": "controller",
-                    "rule": "noisy/writer",
-                },
-            )
-        )
-        == 500.0
-    )
+    labels = {
+        "namespace": "shop",
+        "pod": "writer",
+        "container": "app",
+        "direction": "write_iops",
+        "owner": "controller",
+        "rule": "noisy/writer",
+    }
+    wait_for(lambda: controller.sample("iops_limit_applied", labels) == 500.0, "the gauge")
     assert parse_time(annotations["iops-limit/since"]) >= rose_at + 4 - 1  # RFC 3339: whole seconds
 
     cluster.exporter.set_rates("shop", "writer", "app", write_iops=50)
     wait_for(lambda: WRITE_KEY not in cluster.annotations("shop", "writer"), "the release")
     assert cluster.annotations("shop", "writer") == {}
-    assert len(cluster.events("IOPSLimitReleased")) == 1
+    wait_for(lambda: len(cluster.events("IOPSLimitReleased")) == 1, "the release Event")

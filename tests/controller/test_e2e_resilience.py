@@ -77,7 +77,7 @@ def test_a_tampered_controller_key_is_restored_with_a_warning_event(cluster: Clu
     cluster.kube.update_pod(pod)
 
     wait_for(lambda: cluster.annotations("shop", "writer")[WRITE_KEY] == "500", "the restore")
-    [warning] = cluster.events("IOPSLimitTampered")
+    [warning] = wait_for(lambda: cluster.events("IOPSLimitTampered"), "the Warning Event")
     assert warning["type"] == "Warning"
     assert "'100000'" in warning["message"]
 

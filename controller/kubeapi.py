@@ -7,8 +7,8 @@ Errors arrive as :mod:`iops_limit.kube` classes (NotFound, Conflict, Expired, Un
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import kubernetes
 import urllib3
@@ -23,6 +23,8 @@ COMPONENT = "iops-controller"
 MERGE_PATCH = "application/merge-patch+json"
 LIST_PAGE_SIZE = 500
 
+T = TypeVar("T")
+
 
 class KubeApi:
     """Pods, Events and Leases for the controller, rate-limited like client-go (QPS + burst)."""
@@ -32,9 +34,10 @@ class KubeApi:
         self._coordination = kubernetes.client.CoordinationV1Api(client)
         self._bucket = bucket
 
-    def list_pods(self) -> tuple[list[dict[str, Any]], str]:
-        """Every pod, page by page; returns the pods and the list's resourceVersion."""
-        pods: list[dict[str, Any]] = []
+    def list_pods(self, convert: Callable[[dict[str, Any]], T]) -> tuple[list[T], str]:
+        """Every pod, page by page, each passed through ``convert`` as its page arrives (so
+        only one page of raw JSON is alive at a time); returns them and the resourceVersion."""
+        pods: list[T] = []
         token: str | None = None
         while True:
             self._bucket.acquire()
@@ -43,7 +46,7 @@ class KubeApi:
                 kwargs["_continue"] = token
             response: Any = call("list pods", self._core.list_pod_for_all_namespaces, **kwargs)
             page = json.loads(response.data)
-            pods.extend(page.get("items") or [])
+            pods.extend(convert(pod) for pod in page.get("items") or [])
             metadata = page.get("metadata") or {}
             token = metadata.get("continue")
             if not token:

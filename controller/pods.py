@@ -132,8 +132,8 @@ class PodCache:
 
     def sync(self) -> None:
         """List every pod and replace the cache with the result."""
-        pods, resource_version = self._api.list_pods()
-        fresh = {info.key: info for info in map(pod_info, pods)}
+        infos, resource_version = self._api.list_pods(pod_info)
+        fresh = {info.key: info for info in infos}
         with self._lock:
             before = self._pods
             self._pods = fresh

@@ -66,4 +66,4 @@ def test_the_applied_frame_has_controller_and_person_limits_with_their_owners() 
     assert (frame.loc["writer", "group"], frame.loc["writer", "rule"]) == ("noisy", "writer")
     assert frame.loc["manual", "limit_read_iops"] == 700.0
     assert (frame.loc["manual", "group"], frame.loc["manual", "rule"]) == ("", "")
-    assert pd.isna(frame.loc["manual", "limit_write_iops"])
+    assert math.isnan(float(frame["limit_write_iops"]["manual"]))

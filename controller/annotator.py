@@ -51,6 +51,7 @@ class PodChange:
     pod: PodInfo
     patch: dict[str, str | None]
     events: list[PodEvent] = field(default_factory=list)
+    tampered: int = 0  # controller keys someone else changed, restored by this patch
 
 
 def describe_limits(limits: ContainerLimits) -> str:
@@ -164,7 +165,7 @@ def _plan_pod(
                 f"by rule {rule}; {_observed(row)}"
             )
             events.append(PodEvent("IOPSLimitUpdated", text))
-    return PodChange(pod, merge_patch(pod, before, after), events)
+    return PodChange(pod, merge_patch(pod, before, after), events, len(restored))
 
 
 class Annotator:

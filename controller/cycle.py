@@ -137,6 +137,7 @@ class Cycle:
         )
         decisions = hold_steady(decisions, current, owners)
         changes = plan(decisions, owners, snapshot, now)
+        self._metrics.tampered.inc(sum(change.tampered for change in changes))
         result = CycleResult(now, decisions, changes, [], dry_run=self._config.dry_run)
         if self._config.dry_run or self._annotator is None:
             for change in changes:

@@ -23,6 +23,7 @@ from controller.rule_files import RuleFileError, load_rules
 from controller.settings import ControllerSettings
 from controller.wiring import build_cycle, kube_api, prometheus_source
 from iops_limit.health import HealthServer
+from iops_limit.kube import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ class Service:
             return 1
         api = kube_api(settings)
         cache = PodCache(api)
-        cache.start()
+        try:
+            cache.start()
+        except KubeError as error:
+            log.error("cannot start: listing pods failed: %s", error)
+            return 1
         source = prometheus_source(settings)
         elector = None
         if settings.leader_elect:

@@ -104,6 +104,7 @@ def test_a_tampered_key_is_restored_with_a_warning_event_even_without_a_decision
         pd.DataFrame([decision("web", "keep", 500)]), owners_of(web), {web.key: web}, NOW
     )
     assert change.patch == {"iops-limit/write-iops.app": "500"}
+    assert change.tampered == 1
     [event] = change.events
     assert (event.reason, event.warning) == ("IOPSLimitTampered", True)
     assert "'5000'" in event.message

@@ -70,7 +70,7 @@ def test_a_person_set_limit_is_left_alone(cluster: Cluster) -> None:
 
 def test_a_tampered_controller_key_is_restored_with_a_warning_event(cluster: Cluster) -> None:
     limited_writer(cluster)
-    cluster.run()
+    controller = cluster.run()
     wait_for(lambda: cluster.annotations("shop", "writer").get(WRITE_KEY), "the limit")
     pod = cluster.kube.get_pod("shop", "writer")
     pod["metadata"]["annotations"][WRITE_KEY] = "100000"
@@ -80,6 +80,7 @@ def test_a_tampered_controller_key_is_restored_with_a_warning_event(cluster: Clu
     [warning] = wait_for(lambda: cluster.events("IOPSLimitTampered"), "the Warning Event")
     assert warning["type"] == "Warning"
     assert "'100000'" in warning["message"]
+    assert controller.sample("iops_limit_tampered_keys_total") == 1
 
 
 def test_two_replicas_never_both_act(cluster: Cluster) -> None:

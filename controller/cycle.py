@@ -9,7 +9,7 @@ optional ``on_cycle`` hook (the alert sender plugs in there).
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,12 +21,15 @@ from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
 from controller.pods import Key, PodCache, PodInfo
 from controller.prometheus import resolve_standalone
+from controller.relevance import relevant_containers
 
 log = logging.getLogger(__name__)
 
 KEY = ["namespace", "pod", "container"]
 LIMIT_COLUMNS = ["limit_" + d for d in DIRECTIONS]
 APPLIED_COLUMNS = [*KEY, *LIMIT_COLUMNS, "group", "rule", "since", "changed"]
+# Rows of Prometheus history read per range query when seeding memory.
+SEED_ROWS_PER_PART = 200_000
 
 
 class RateSource(Protocol):
@@ -122,19 +125,25 @@ class Cycle:
             return None
         rules = self._rules()
         now = self._clock()
-        rates = self._query(rules, now)
-        if rates is None:
+        window = float(rules.max_for())
+        current = self._query(window, now)
+        if current is None:
             return None
-        current, history = rates
         snapshot = self._pods.snapshot()
         owners = {
             pod.key: classify(pod, self._config.allow_exempt_namespaces)
             for pod in self._pods.annotated()
         }
         current = enrich(current, snapshot, owners)
-        decisions = self._evaluate(
-            rules, current, history, applied_frame(owners, snapshot), now, self._options
+        applied = applied_frame(owners, snapshot)
+        history = self._history.frame(
+            now - window - self._config.interval / 2,
+            relevant=relevant_containers(rules, current, applied),
+            present=set(
+                zip(current["namespace"], current["pod"], current["container"], strict=True)
+            ),
         )
+        decisions = self._evaluate(rules, current, history, applied, now, self._options)
         decisions = hold_steady(decisions, current, owners)
         changes = plan(decisions, owners, snapshot, now)
         self._metrics.tampered.inc(sum(change.tampered for change in changes))
@@ -152,17 +161,15 @@ class Cycle:
             self._on_cycle(result)
         return result
 
-    def _query(self, rules: Any, now: float) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-        """This cycle's rates and the history the rules need, or None when Prometheus fails."""
-        window = float(rules.max_for())
+    def _query(self, window: float, now: float) -> pd.DataFrame | None:
+        """This cycle's rates, with memory brought up to date; None when Prometheus fails."""
         interval = self._config.interval
         start = now - window
         try:
             current = self._standalone_resolved(self._source.current(now))
             if window > 0 and not self._history.covers(start, interval):
                 log.info("history: reading the last %.0fs from Prometheus", window)
-                seed = self._standalone_resolved(self._source.history(window, interval, now))
-                self._history.seed(seed, start, now)
+                self._history.seed(self._seed_parts(window, now, len(current)), start, now)
             else:
                 self._history.add(current, now, interval)
         except self._config.prometheus_errors as error:
@@ -173,7 +180,21 @@ class Cycle:
             log.error("Prometheus query failed, changing nothing this cycle: %s", error)
             return None
         self.prometheus_error = None
-        return current, self._history.frame(start - interval / 2)
+        return current
+
+    def _seed_parts(self, window: float, now: float, containers: int) -> Iterator[pd.DataFrame]:
+        """Prometheus' history for ``window`` up to ``now`` in parts of a few steps each: one
+        range query over 100k containers and 20 steps is gigabytes once parsed."""
+        step = self._config.interval
+        last = int(window // step)  # steps 0..last end at now
+        per_part = max(1, SEED_ROWS_PER_PART // max(1, containers))
+        end = last
+        while end >= 0:
+            first = max(0, end - per_part + 1)
+            part_now = now - (last - end) * step
+            frame = self._source.history((end - first) * step, step, part_now)
+            yield self._standalone_resolved(frame)
+            end = first - 1
 
     def _standalone_resolved(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Map series that only carry a cgroup path (standalone cAdvisor) to their pods."""

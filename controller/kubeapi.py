@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "iops-controller"
 MERGE_PATCH = "application/merge-patch+json"
-LIST_PAGE_SIZE = 500
+LIST_PAGE_SIZE = 500  # client-go's default page
 
 T = TypeVar("T")
 
@@ -29,7 +29,13 @@ T = TypeVar("T")
 class KubeApi:
     """Pods, Events and Leases for the controller, rate-limited like client-go (QPS + burst)."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, bucket: TokenBucket) -> None:
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        bucket: TokenBucket,
+        list_page_size: int = LIST_PAGE_SIZE,
+    ) -> None:
+        self._page_size = list_page_size
         self._core = kubernetes.client.CoreV1Api(client)
         self._coordination = kubernetes.client.CoordinationV1Api(client)
         self._bucket = bucket
@@ -41,7 +47,7 @@ class KubeApi:
         token: str | None = None
         while True:
             self._bucket.acquire()
-            kwargs: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "_preload_content": False}
+            kwargs: dict[str, Any] = {"limit": self._page_size, "_preload_content": False}
             if token:
                 kwargs["_continue"] = token
             response: Any = call("list pods", self._core.list_pod_for_all_namespaces, **kwargs)

@@ -6,14 +6,10 @@ Files are read with YAML's node API so each problem carries the line it is on, a
 goes on after a problem so that one run reports every problem of a file.
 """
 
-import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node
 
 from controller.expressions import Expression, ExpressionError, Kind, compile_expression
 from controller.frames import DIRECTIONS, IOPS_DIRECTIONS
@@ -29,10 +25,22 @@ from controller.rule_model import (
 )
 from controller.selectors import SelectorError, parse_label_selector
 from controller.summaries import SummaryTemplate, TemplateError, parse_summary
-from iops_limit.durations import DurationError, parse_duration
+from controller.yaml_checks import (
+    EMPTY,
+    CheckError,
+    NodeChecker,
+    Problem,
+    compose,
+    describe,
+    peek_name,
+    scalar,
+)
 
-# Names end up in the iops-limit/rule annotation as group/rule, so no slashes or spaces.
-_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+class RuleFileError(CheckError):
+    """Rule files that failed checking; ``problems`` lists every problem found."""
+
+
 # The annotation contract's ceilings for a limit value.
 MAX_LIMIT = {"read_iops": 10**9, "write_iops": 10**9, "read_bps": 10**13, "write_bps": 10**13}
 
@@ -41,25 +49,6 @@ _GROUP_KEYS = ("name", "select", "rules", "release")
 _SELECT_KEYS = ("namespaces", "excludeNamespaces", "podSelector", "excludeContainers")
 _RULE_KEYS = ("name", "expr", "for", "limit", "severity", "summary")
 _RELEASE_KEYS = ("expr", "for")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.message}"
-
-
-class RuleFileError(Exception):
-    """Rule files that failed checking; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(problem) for problem in problems))
-        self.problems = problems
 
 
 def rule_files(path: str | Path) -> list[Path]:
@@ -105,103 +94,17 @@ def load_rules(path: str | Path) -> RuleSet:
 
 def load_rule_file(path: Path) -> tuple[list[Group], list[Problem]]:
     """The groups of one file and its problems (the groups are only usable without problems)."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return [], [Problem(name, None, f"cannot read rule file: {error}")]
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        return [], [Problem(name, line, f"YAML syntax error: {error.problem or error.context}")]
-    except yaml.YAMLError as error:
-        return [], [Problem(name, None, f"YAML error: {error}")]
-    checker = _FileChecker(name)
+    root, problems = compose(path)
+    if problems:
+        return [], problems
     if root is None:
-        checker.problems.append(Problem(name, None, "empty rule file: expected 'groups:'"))
-        return [], checker.problems
+        return [], [Problem(str(path), None, "empty rule file: expected 'groups:'")]
+    checker = _FileChecker(str(path))
     groups = checker.document(root)
-    return groups, sorted(checker.problems, key=lambda problem: problem.line or 0)
+    return groups, checker.sorted_problems()
 
 
-class _FileChecker:
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def report(self, node: Node, where: str, message: str) -> None:
-        text = f"{where}: {message}" if where else message
-        self.problems.append(Problem(self.file, node.start_mark.line + 1, text))
-
-    # -- generic shapes ---------------------------------------------------------------------
-
-    def mapping(
-        self, node: Node, where: str, allowed: tuple[str, ...], required: tuple[str, ...]
-    ) -> dict[str, Node] | None:
-        if not isinstance(node, MappingNode):
-            self.report(node, where, f"expected a mapping, got {_describe(node)}")
-            return None
-        keys: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node)
-            if not isinstance(key, str):
-                self.report(key_node, where, f"keys must be strings, got {_describe(key_node)}")
-            elif key in keys:
-                self.report(key_node, where, f"duplicate key {key!r}")
-            elif key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                expected = ", ".join(allowed)
-                self.report(key_node, where, f"unknown key {key!r}{hint}; expected {expected}")
-            else:
-                keys[key] = value_node
-        for key in required:
-            if key not in keys:
-                self.report(node, where, f"missing key {key!r}")
-        return keys
-
-    def sequence(self, node: Node, where: str) -> list[Node] | None:
-        if not isinstance(node, SequenceNode):
-            self.report(node, where, f"expected a list, got {_describe(node)}")
-            return None
-        return list(node.value)
-
-    def string(self, node: Node, where: str) -> str | None:
-        value = _scalar(node)
-        if not isinstance(value, str):
-            self.report(node, where, f"expected a string, got {_describe(node)}")
-            return None
-        return value
-
-    def strings(self, node: Node, where: str) -> list[tuple[Node, str]]:
-        items = self.sequence(node, where) or []
-        found = [(item, self.string(item, where)) for item in items]
-        return [(item, value) for item, value in found if value is not None]
-
-    def name(self, node: Node, where: str) -> str | None:
-        value = self.string(node, f"{where}: name" if where else "name")
-        if value is not None and not _NAME.fullmatch(value):
-            self.report(
-                node,
-                where,
-                f"name {value!r}: use up to 63 letters, digits, '-', '_' or '.', "
-                "starting and ending with a letter or digit",
-            )
-            return None
-        return value
-
-    def duration(self, node: Node, where: str) -> float | None:
-        text = self.string(node, where)
-        if text is None:
-            return None
-        try:
-            return parse_duration(text)
-        except DurationError as error:
-            self.report(node, where, str(error))
-            return None
-
+class _FileChecker(NodeChecker):
     def expression(self, node: Node, where: str, kind: Kind) -> Expression | None:
         text = self.string(node, where)
         if text is None:
@@ -226,7 +129,7 @@ class _FileChecker:
         return groups
 
     def group(self, node: Node, index: int) -> Group | None:
-        where = f"group {_peek_name(node) or f'#{index}'}"
+        where = f"group {peek_name(node) or f'#{index}'}"
         keys = self.mapping(node, where, _GROUP_KEYS, ("name", "rules"))
         if keys is None:
             return None
@@ -258,7 +161,7 @@ class _FileChecker:
         if "namespaces" in keys:
             namespaces = frozenset(v for _, v in self.strings(keys["namespaces"], where))
         excluded = frozenset(
-            v for _, v in self.strings(keys.get("excludeNamespaces", _EMPTY), where)
+            v for _, v in self.strings(keys.get("excludeNamespaces", EMPTY), where)
         )
         selector = None
         if "podSelector" in keys:
@@ -269,7 +172,7 @@ class _FileChecker:
                 self.report(keys["podSelector"], f"{where}: podSelector", str(error))
                 ok = False
         patterns = []
-        for item, text in self.strings(keys.get("excludeContainers", _EMPTY), where):
+        for item, text in self.strings(keys.get("excludeContainers", EMPTY), where):
             try:
                 patterns.append(re.compile(text))
             except re.error as error:
@@ -293,7 +196,7 @@ class _FileChecker:
     def rule(
         self, node: Node, group: str, group_where: str, index: int, names: dict[str, int]
     ) -> Rule | None:
-        where = f"{group_where} rule {_peek_name(node) or f'#{index}'}"
+        where = f"{group_where} rule {peek_name(node) or f'#{index}'}"
         keys = self.mapping(node, where, _RULE_KEYS, ("name", "expr", "limit"))
         if keys is None:
             return None
@@ -337,7 +240,7 @@ class _FileChecker:
         return tuple(limits) if len(limits) == len(keys) else None
 
     def limit(self, node: Node, where: str, direction: str) -> Limit | None:
-        value = _scalar(node)
+        value = scalar(node)
         ceiling = MAX_LIMIT[direction]
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ceiling:
             return Limit(direction, number=value)
@@ -345,7 +248,7 @@ class _FileChecker:
             expression = self.expression(node, where, Kind.NUMBER)
             return Limit(direction, expression=expression) if expression is not None else None
         unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
-        shown = _describe(node) if not isinstance(value, int | float) else repr(value)
+        shown = describe(node) if not isinstance(value, int | float) else repr(value)
         self.report(
             node,
             where,
@@ -363,34 +266,3 @@ class _FileChecker:
         except TemplateError as error:
             self.report(node, where, str(error))
             return None
-
-
-_EMPTY = SequenceNode("tag:yaml.org,2002:seq", [])
-
-
-def _peek_name(node: Node) -> str | None:
-    """The quoted name of a group or rule, to say where a problem is before checking it."""
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if _scalar(key_node) == "name" and isinstance(name := _scalar(value_node), str):
-                return repr(name)
-    return None
-
-
-def _scalar(node: Node) -> object:
-    """The Python value of a scalar node (YAML 1.1 core types), or the node for collections."""
-    if not isinstance(node, ScalarNode):
-        return node
-    return SafeConstructor().construct_object(node)
-
-
-def _describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    value = _scalar(node)
-    if value is None:
-        return "nothing (null)"
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    return f"{kinds.get(type(value), type(value).__name__)} ({node.value!r})"

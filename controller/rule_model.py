@@ -2,12 +2,11 @@
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
+from controller.container_index import Level, PodLabels
 from controller.expressions import Expression, Kind, compile_expression
 from controller.frames import DIRECTIONS, limit_column
 from controller.selectors import LabelSelector
@@ -74,19 +73,18 @@ class Select:
     pod_selector: LabelSelector | None = None
     exclude_containers: tuple[re.Pattern[str], ...] = ()
 
-    def mask(
-        self, namespace: "pd.Series[str]", container: "pd.Series[str]", labels: "pd.Series[Any]"
-    ) -> Mask:
-        result = np.ones(len(namespace), dtype=np.bool_)
+    def mask(self, namespace: Level, container: Level, pods: PodLabels) -> Mask:
+        """Selected rows; names are matched once per distinct value, not once per row."""
+        result = np.ones(len(namespace.codes), dtype=np.bool_)
         if self.namespaces is not None:
-            result &= namespace.isin(list(self.namespaces)).to_numpy(dtype=np.bool_)
+            result &= namespace.where(np.isin(namespace.uniques, list(self.namespaces)))
         if self.exclude_namespaces:
-            result &= ~namespace.isin(list(self.exclude_namespaces)).to_numpy(dtype=np.bool_)
+            result &= ~namespace.where(np.isin(namespace.uniques, list(self.exclude_namespaces)))
         if self.pod_selector is not None and self.pod_selector.requirements:
-            result &= self.pod_selector.matches(labels)
+            result &= pods.spread(self.pod_selector.matches(pods.labels))
         for pattern in self.exclude_containers:
-            found = container.str.contains(pattern, regex=True)
-            result &= ~found.to_numpy(dtype=np.bool_, na_value=False)
+            found = np.array([bool(pattern.search(name)) for name in container.uniques])
+            result &= ~container.where(found.astype(np.bool_))
         return result
 
 

@@ -9,7 +9,6 @@ Keys and values are checked like the API server checks them.
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,11 +40,15 @@ class LabelSelector:
     source: str
     requirements: tuple[Requirement, ...]
 
-    def matches(self, labels: "pd.Series[Any]") -> npt.NDArray[np.bool_]:
+    def matches(self, labels: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
         """One boolean per row; a row's labels are a mapping, or None for a pod without any."""
         result = np.ones(len(labels), dtype=np.bool_)
         for requirement in self.requirements:
-            values = labels.map(_Get(requirement.key))
+            key = requirement.key
+            values = pd.Series(
+                [row.get(key) if isinstance(row, dict) else _get(row, key) for row in labels],
+                dtype=object,
+            )
             present = values.notna().to_numpy(dtype=np.bool_)
             if requirement.operator == "exists":
                 result &= present
@@ -57,12 +60,9 @@ class LabelSelector:
         return result
 
 
-@dataclass(frozen=True)
-class _Get:
-    key: str
-
-    def __call__(self, labels: object) -> object:
-        return labels.get(self.key) if isinstance(labels, Mapping) else None
+def _get(labels: object, key: str) -> object:
+    """The slow path for label mappings that are not plain dicts (and for None)."""
+    return labels.get(key) if isinstance(labels, Mapping) else None
 
 
 def parse_label_selector(text: str) -> LabelSelector:

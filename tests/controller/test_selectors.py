@@ -1,11 +1,9 @@
-from typing import Any
-
-import pandas as pd
+import numpy as np
 import pytest
 
 from controller.selectors import SelectorError, parse_label_selector
 
-PODS: "pd.Series[Any]" = pd.Series(
+PODS = np.array(
     [
         {"app": "web", "tier": "frontend"},
         {"app": "db", "tier": "database"},

@@ -86,6 +86,43 @@ def make_alert(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class LimitFacts:
+    """What an ``IOPSLimitApplied`` alert says about one limited container."""
+
+    namespace: str
+    pod: str
+    container: str
+    node: str
+    group: str
+    rule: str
+    severity: str
+    summary: str
+    reason: str
+    limits: Mapping[str, float]  # direction (``write_iops``) -> value; NaN or absent = none
+    since: float
+
+
+def limit_alert(facts: LimitFacts, ends_at: float | None = None) -> Alert:
+    """The alert for one limit; the report builds the same one from annotations and history."""
+    labels = {
+        "alertname": LIMIT_ALERT,
+        "rule": facts.rule,
+        "group": facts.group,
+        "severity": facts.severity or "warning",
+        "namespace": facts.namespace,
+        "pod": facts.pod,
+        "container": facts.container,
+        "node": facts.node,
+    }
+    parts = [facts.reason.rstrip(". "), f"Limit: {format_limits(facts.limits)}"]
+    parts.append(f"Since {rfc3339(facts.since)}")
+    description = ". ".join(part for part in parts if part) + "."
+    return make_alert(
+        labels, {"summary": facts.summary, "description": description}, facts.since, ends_at
+    )
+
+
 def limit_alerts(
     decisions: pd.DataFrame, since: Mapping[tuple[str, str, str], float], now: float
 ) -> list[Alert]:
@@ -97,30 +134,30 @@ def limit_alerts(
     """
     alerts = []
     for row in decisions.to_dict("records"):
-        if row["action"] not in LIMITED_ACTIONS or not row.get("rule"):
+        if row["action"] not in LIMITED_ACTIONS or not row["rule"]:
             continue
         key = (str(row["namespace"]), str(row["pod"]), str(row["container"]))
-        started = since.get(key, now)
-        labels = {
-            "alertname": LIMIT_ALERT,
-            "rule": str(row["rule"]),
-            "group": str(row.get("group") or ""),
-            "severity": str(row.get("severity") or "warning"),
-            "namespace": key[0],
-            "pod": key[1],
-            "container": key[2],
-            "node": str(row.get("node") or ""),
-        }
-        limits = {
-            direction: _number(row.get(column)) for direction, column in LIMIT_COLUMNS.items()
-        }
-        description = (
-            f"{str(row.get('reason') or '').rstrip('.')}. "
-            f"Limit: {format_limits(limits)}. Since {rfc3339(started)}."
-        ).lstrip(". ")
-        annotations = {"summary": str(row.get("summary") or ""), "description": description}
-        alerts.append(make_alert(labels, annotations, started))
+        facts = LimitFacts(
+            namespace=key[0],
+            pod=key[1],
+            container=key[2],
+            node=str(row.get("node") or ""),
+            group=str(row.get("group") or ""),
+            rule=str(row["rule"]),
+            severity=str(row.get("severity") or "warning"),
+            summary=str(row.get("summary") or ""),
+            reason=str(row.get("reason") or ""),
+            limits={d: _number(row.get(column)) for d, column in LIMIT_COLUMNS.items()},
+            since=since.get(key, now),
+        )
+        alerts.append(limit_alert(facts))
     return alerts
+
+
+def limited_keys(decisions: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(namespace, pod, container) of every container a rule limits after the decisions."""
+    limited = decisions[decisions["action"].isin(LIMITED_ACTIONS) & (decisions["rule"] != "")]
+    return list(zip(limited["namespace"], limited["pod"], limited["container"], strict=True))
 
 
 def since_by_container(applied: pd.DataFrame | None) -> dict[tuple[str, str, str], float]:
@@ -212,6 +249,7 @@ class Alerting:
         self._sender = sender
         self._book = AlertBook(valid_for, resolved_retention)
         self._limits: list[Alert] = []
+        self._since: dict[tuple[str, str, str], float] = {}
 
     def publish(
         self,
@@ -222,7 +260,12 @@ class Alerting:
     ) -> list[Alert]:
         """Hand this cycle's batch to the sender and return it (what was sent, for reports)."""
         if decisions is not None:
-            self._limits = limit_alerts(decisions, since_by_container(applied), now)
+            # Since comes from the applied frame; a limit applied this cycle is not there yet.
+            known = since_by_container(applied)
+            self._since = {
+                key: known.get(key, self._since.get(key, now)) for key in limited_keys(decisions)
+            }
+            self._limits = limit_alerts(decisions, self._since, now)
         batch = self._book.update([*self._limits, *degraded_alerts(problems, now)], now)
         self._sender.send(batch)
         return batch

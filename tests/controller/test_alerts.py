@@ -1,18 +1,21 @@
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 
 from controller.alerts import (
     DEGRADED_ALERT,
     LIMIT_ALERT,
+    Alert,
     AlertBook,
+    Alerting,
     degraded_alerts,
     fingerprint,
     limit_alerts,
     make_alert,
 )
 from controller.figures import rfc3339
-from tests.controller.decision_frames import decision, decisions
+from tests.controller.decision_frames import applied, decision, decisions
 
 NOW = 1_800_000_000.0
 
@@ -117,3 +120,20 @@ def test_book_refiring_alert_is_not_also_sent_resolved() -> None:
 
 def test_no_decisions_yet_gives_no_limit_alerts() -> None:
     assert limit_alerts(pd.DataFrame(columns=["action", "rule"]), {}, NOW) == []
+
+
+def test_since_of_a_new_limit_is_remembered_until_the_applied_frame_has_it() -> None:
+    sent: list[list[Alert]] = []
+
+    class Collect:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            sent.append(list(alerts))
+
+    alerting = Alerting(Collect(), valid_for=120)
+    alerting.publish(decisions(decision("a", "p", "c")), None, {}, NOW)
+    alerting.publish(decisions(decision("a", "p", "c", action="keep")), None, {}, NOW + 30)
+    assert [batch[0].starts_at for batch in sent] == [NOW, NOW]
+    assert sent[0][0].annotations == sent[1][0].annotations
+    recorded = applied(NOW - 5, decision("a", "p", "c"))
+    alerting.publish(decisions(decision("a", "p", "c", action="keep")), recorded, {}, NOW + 60)
+    assert sent[2][0].starts_at == NOW - 5

@@ -10,7 +10,6 @@ reads cleanly.
 """
 
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -144,7 +143,3 @@ def _group_order(left: Mapping[str, str], right: Mapping[str, str]) -> int:
     if _labels_before(left, right):
         return -1
     return 1 if _labels_before(right, left) else 0
-
-
-def to_json(payloads: list[dict[str, Any]]) -> str:
-    return json.dumps(payloads, indent=2, ensure_ascii=False)

@@ -160,16 +160,6 @@ def limited_keys(decisions: pd.DataFrame) -> list[tuple[str, str, str]]:
     return list(zip(limited["namespace"], limited["pod"], limited["container"], strict=True))
 
 
-def since_by_container(applied: pd.DataFrame | None) -> dict[tuple[str, str, str], float]:
-    """(namespace, pod, container) -> ``since`` from the applied frame."""
-    if applied is None or applied.empty:
-        return {}
-    return {
-        (str(row["namespace"]), str(row["pod"]), str(row["container"])): float(row["since"])
-        for row in applied.to_dict("records")
-    }
-
-
 def degraded_alerts(problems: Mapping[str, str], now: float) -> list[Alert]:
     """One alert per cause (``prometheus``, ``rules``) that keeps the controller from working.
 
@@ -254,16 +244,18 @@ class Alerting:
     def publish(
         self,
         decisions: pd.DataFrame | None,
-        applied: pd.DataFrame | None,
+        since: Mapping[tuple[str, str, str], float],
         problems: Mapping[str, str],
         now: float,
     ) -> list[Alert]:
-        """Hand this cycle's batch to the sender and return it (what was sent, for reports)."""
+        """Hand this cycle's batch to the sender and return it (what was sent, for reports).
+
+        ``since``: (namespace, pod, container) -> when its limit was first applied, as the
+        controller's record says; a limit missing there is dated when first seen here.
+        """
         if decisions is not None:
-            # Since comes from the applied frame; a limit applied this cycle is not there yet.
-            known = since_by_container(applied)
             self._since = {
-                key: known.get(key, self._since.get(key, now)) for key in limited_keys(decisions)
+                key: since.get(key, self._since.get(key, now)) for key in limited_keys(decisions)
             }
             self._limits = limit_alerts(decisions, self._since, now)
         batch = self._book.update([*self._limits, *degraded_alerts(problems, now)], now)

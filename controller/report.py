@@ -118,7 +118,8 @@ def render_text(report: Report) -> str:
                     f"{format_limits(record.limits)}{state}"
                 )
                 lines.append(f"      {_when(record, report.now)}")
-                lines.append(f"      observed now: {format_observed(record.observed_now)}")
+                if record.in_force:
+                    lines.append(f"      observed now: {format_observed(record.observed_now)}")
                 lines.append(f"      at decision:  {format_observed(record.observed_at_decision)}")
                 if record.reason:
                     lines.append(f"      reason: {record.reason}")

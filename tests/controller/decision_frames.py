@@ -1,4 +1,4 @@
-"""Small decisions and applied frames in the shape interfaces.md gives the engine's output."""
+"""Small decisions frames in the shape interfaces.md gives the engine's output."""
 
 import math
 from typing import Any
@@ -47,11 +47,6 @@ def decisions(*rows: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(list(rows))
 
 
-def applied(since: float, *rows: dict[str, Any]) -> pd.DataFrame:
-    """The applied frame as it looks after the rows' limits were applied at ``since``."""
-    columns = ["namespace", "pod", "container", "limit_read_iops", "limit_write_iops"]
-    columns += ["limit_read_bps", "limit_write_bps", "group", "rule"]
-    frame = pd.DataFrame([{name: row[name] for name in columns} for row in rows], columns=columns)
-    frame["since"] = since
-    frame["changed"] = since
-    return frame
+def applied(since: float, *rows: dict[str, Any]) -> dict[tuple[str, str, str], float]:
+    """When each row's limit was first applied, as the controller's record says: ``since``."""
+    return {(row["namespace"], row["pod"], row["container"]): since for row in rows}

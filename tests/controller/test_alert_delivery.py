@@ -59,7 +59,7 @@ def test_limits_arrive_grouped_by_rule_and_release_arrives_resolved(
     writer_a = decision("team-a", "writer-a", "app")
     writer_b = decision("team-b", "writer-b", "app")
     reader = decision("team-a", "reader", "db", rule="hot-reader", write_iops_limit=800.0)
-    alerting.publish(decisions(writer_a, writer_b, reader), None, {}, now)
+    alerting.publish(decisions(writer_a, writer_b, reader), {}, {}, now)
 
     writers = webhook_receiver.wait_for(
         lambda p: with_rule("sustained-writer", "firing")(p) and len(p["alerts"]) == 2
@@ -92,12 +92,12 @@ def test_degraded_alert_fires_while_prometheus_is_down_and_resolves_after(
 ) -> None:
     alerting = Alerting(sender, valid_for=300)
     now = time.time()
-    alerting.publish(decisions(decision("team-a", "writer-a", "app")), None, {}, now)
+    alerting.publish(decisions(decision("team-a", "writer-a", "app")), {}, {}, now)
     webhook_receiver.wait_for(with_rule("sustained-writer", "firing"))
 
     # A cycle that could not query Prometheus has no decisions, only the problem.
     problem = {"prometheus": "query failed: connection refused to 127.0.0.1:9090."}
-    alerting.publish(None, None, problem, time.time())
+    alerting.publish(None, {}, problem, time.time())
     degraded = webhook_receiver.wait_for(
         lambda p: p["groupLabels"].get("alertname") == DEGRADED_ALERT and p["status"] == "firing"
     )
@@ -105,9 +105,9 @@ def test_degraded_alert_fires_while_prometheus_is_down_and_resolves_after(
     assert alert["labels"]["cause"] == "prometheus"
     assert "connection refused" in alert["annotations"]["description"]
 
-    alerting.publish(None, None, problem, time.time())
+    alerting.publish(None, {}, problem, time.time())
     alerting.publish(
-        decisions(decision("team-a", "writer-a", "app", action="keep")), None, {}, time.time()
+        decisions(decision("team-a", "writer-a", "app", action="keep")), {}, {}, time.time()
     )
     webhook_receiver.wait_for(
         lambda p: p["groupLabels"].get("alertname") == DEGRADED_ALERT and p["status"] == "resolved"
@@ -165,7 +165,7 @@ def test_unresponsive_alertmanager_never_holds_up_publishing(
         def cycles() -> None:
             for step in range(5):
                 alerting.publish(
-                    decisions(decision("a", f"p{step}", "c")), None, {}, time.time() + step
+                    decisions(decision("a", f"p{step}", "c")), {}, {}, time.time() + step
                 )
             cycles_done.set()
 
@@ -183,7 +183,7 @@ def test_failed_deliveries_are_counted_and_retried_until_alertmanager_is_up(
     sender = AlertSender([url], registry, min_backoff=0.2, max_backoff=1.0).start()
     try:
         Alerting(sender, valid_for=300).publish(
-            decisions(decision("a", "retried", "c")), None, {}, time.time()
+            decisions(decision("a", "retried", "c")), {}, {}, time.time()
         )
 
         def failures() -> float | None:

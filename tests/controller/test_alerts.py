@@ -130,8 +130,8 @@ def test_since_of_a_new_limit_is_remembered_until_the_applied_frame_has_it() -> 
             sent.append(list(alerts))
 
     alerting = Alerting(Collect(), valid_for=120)
-    alerting.publish(decisions(decision("a", "p", "c")), None, {}, NOW)
-    alerting.publish(decisions(decision("a", "p", "c", action="keep")), None, {}, NOW + 30)
+    alerting.publish(decisions(decision("a", "p", "c")), {}, {}, NOW)
+    alerting.publish(decisions(decision("a", "p", "c", action="keep")), {}, {}, NOW + 30)
     assert [batch[0].starts_at for batch in sent] == [NOW, NOW]
     assert sent[0][0].annotations == sent[1][0].annotations
     recorded = applied(NOW - 5, decision("a", "p", "c"))

@@ -90,18 +90,22 @@ def _ago(seconds: float) -> str:
     return format_duration(max(0.0, seconds)) + " ago"
 
 
+def _at(epoch: float) -> str:
+    return rfc3339(round(epoch))  # whole seconds read better; JSON keeps the fraction
+
+
 def _when(record: LimitRecord, now: float) -> str:
-    start = "since an unknown time" if record.since is None else f"since {rfc3339(record.since)}"
+    start = "since an unknown time" if record.since is None else f"since {_at(record.since)}"
     if record.since is not None and record.in_force:
         start += f" ({_ago(now - record.since)})"
     if record.released is not None:
-        start += f", released {rfc3339(record.released)} ({_ago(now - record.released)})"
+        start += f", released {_at(record.released)} ({_ago(now - record.released)})"
     return start
 
 
 def render_text(report: Report) -> str:
     lines = [
-        f"IOPS limits at {rfc3339(report.now)}, released ones from the last "
+        f"IOPS limits at {_at(report.now)}, released ones from the last "
         f"{format_duration(report.window)}: {_counts(report.records)}",
     ]
     if not report.records:
@@ -132,7 +136,7 @@ def _cell(text: str) -> str:
 
 def render_markdown(report: Report) -> str:
     lines = [
-        f"# IOPS limits at {rfc3339(report.now)}",
+        f"# IOPS limits at {_at(report.now)}",
         "",
         f"Released limits from the last {format_duration(report.window)}; "
         f"{_counts(report.records)}.",

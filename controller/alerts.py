@@ -232,11 +232,20 @@ class Alerting:
 
     ``publish`` never blocks on the network (the sender delivers in the background). When the
     cycle has no decisions (Prometheus down, rules invalid), the limits that were firing stay
-    firing: they are still applied on the nodes.
+    firing: they are still applied on the nodes. ``dry_run`` marks limit alerts with the
+    label ``dry_run="true"``: the limit was decided, not written.
     """
 
-    def __init__(self, sender: Sender, valid_for: float, resolved_retention: float = 900.0) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        valid_for: float,
+        resolved_retention: float = 900.0,
+        *,
+        dry_run: bool = False,
+    ) -> None:
         self._sender = sender
+        self._dry_run = dry_run
         self._book = AlertBook(valid_for, resolved_retention)
         self._limits: list[Alert] = []
         self._since: dict[tuple[str, str, str], float] = {}
@@ -258,6 +267,11 @@ class Alerting:
                 key: since.get(key, self._since.get(key, now)) for key in limited_keys(decisions)
             }
             self._limits = limit_alerts(decisions, self._since, now)
+            if self._dry_run:
+                self._limits = [
+                    dataclasses.replace(alert, labels={**alert.labels, "dry_run": "true"})
+                    for alert in self._limits
+                ]
         batch = self._book.update([*self._limits, *degraded_alerts(problems, now)], now)
         self._sender.send(batch)
         return batch

@@ -137,3 +137,18 @@ def test_since_of_a_new_limit_is_remembered_until_the_applied_frame_has_it() -> 
     recorded = applied(NOW - 5, decision("a", "p", "c"))
     alerting.publish(decisions(decision("a", "p", "c", action="keep")), recorded, {}, NOW + 60)
     assert sent[2][0].starts_at == NOW - 5
+
+
+def test_dry_run_limit_alerts_say_so_in_a_label() -> None:
+    sent: list[list[Alert]] = []
+
+    class Collect:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            sent.append(list(alerts))
+
+    Alerting(Collect(), valid_for=120, dry_run=True).publish(
+        decisions(decision("a", "p", "c")), {}, {"rules": "bad.yaml:1: x"}, NOW
+    )
+    labels = {alert.labels["alertname"]: alert.labels for alert in sent[0]}
+    assert labels[LIMIT_ALERT]["dry_run"] == "true"
+    assert "dry_run" not in labels[DEGRADED_ALERT]

@@ -19,13 +19,11 @@ from controller.figures import LIMIT_COLUMNS, format_limits, rfc3339
 
 LIMIT_ALERT = "IOPSLimitApplied"
 DEGRADED_ALERT = "IOPSControllerDegraded"
-KEY = ("namespace", "pod", "container")
 # Actions after which a container is limited by a rule (interfaces.md, decisions frame).
 LIMITED_ACTIONS = frozenset({"apply", "update", "keep"})
 
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
-_SEPARATOR = 0xFF
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
@@ -170,7 +168,7 @@ def degraded_alerts(problems: Mapping[str, str], now: float) -> list[Alert]:
             {"alertname": DEGRADED_ALERT, "cause": cause, "severity": "warning"},
             {
                 "summary": f"iops-controller is degraded: {cause}",
-                "description": f"{message} Limits already applied stay; no new decisions.",
+                "description": message,
             },
             now,
         )
@@ -212,9 +210,6 @@ class AlertBook:
         }
         self._firing = firing
         return [*firing.values(), *self._resolved.values()]
-
-    def firing(self) -> list[Alert]:
-        return list(self._firing.values())
 
 
 def _number(value: object) -> float:

@@ -212,13 +212,6 @@ class AlertmanagerServer:
     def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
-    def alerts(self) -> list[Payload]:
-        """The alerts Alertmanager holds now (``GET /api/v2/alerts``)."""
-        response = requests.get(f"{self.url}/api/v2/alerts", timeout=10)
-        response.raise_for_status()
-        alerts: list[Payload] = response.json()
-        return alerts
-
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self._ready_timeout

@@ -215,9 +215,18 @@ def render_json(report: Report) -> str:
 
 
 def render_alertmanager(
-    report: Report, *, group_by: Sequence[str], receiver: str, external_url: str
+    report: Report,
+    *,
+    group_by: Sequence[str],
+    receiver: str,
+    external_url: str,
+    route_key: str = "{}",
 ) -> str:
-    """The webhook payloads (a JSON list, one per group) for the rule-set limits."""
+    """The webhook payloads (a JSON list, one per group) for the rule-set limits.
+
+    ``route_key`` is the Alertmanager route's key: ``{}`` for the root route, the matchers of
+    each route down to it for a child route (``{}/{alertname="IOPSLimitApplied"}``).
+    """
     alerts = [
         limit_alert(
             LimitFacts(
@@ -239,6 +248,11 @@ def render_alertmanager(
         if record.rule
     ]
     payloads = webhook_payloads(
-        alerts, group_by=group_by, receiver=receiver, external_url=external_url, now=report.now
+        alerts,
+        group_by=group_by,
+        receiver=receiver,
+        external_url=external_url,
+        now=report.now,
+        route_key=route_key,
     )
     return json.dumps(payloads, indent=2, ensure_ascii=False) + "\n"

@@ -93,3 +93,18 @@ def test_alertmanager_format_groups_rule_limits_and_resolves_released_ones() -> 
     assert writers["commonLabels"]["rule"] == "sustained-writer"
     # A person's limit raises no alert of ours.
     assert all(alert["labels"]["pod"] != "backup-0" for p in payloads for alert in p["alerts"])
+
+
+def test_alertmanager_format_keys_groups_under_a_child_route() -> None:
+    payloads = json.loads(
+        render_alertmanager(
+            REPORT,
+            group_by=("alertname", "rule"),
+            receiver="ops",
+            external_url="",
+            route_key='{}/{alertname="IOPSLimitApplied"}',
+        )
+    )
+    assert payloads[0]["groupKey"] == (
+        '{}/{alertname="IOPSLimitApplied"}:{alertname="IOPSLimitApplied", rule="hot-reader"}'
+    )

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -116,6 +117,9 @@ class DemoCluster:
             data_dir=self._work_dir / "prometheus",
             metrics_path="/metrics",
         )
+        # Unwound in reverse: stop, keep the log, remove the harness' directory.
+        self._stack.callback(self.prometheus.close)
+        self._stack.callback(self._keep_log, self.prometheus.work_dir / "prometheus.log")
         self._stack.callback(self.prometheus.stop)
         self.prometheus.start()
         self.webhook.start()
@@ -124,6 +128,7 @@ class DemoCluster:
         self.alertmanager = AlertmanagerServer(
             self.webhook.url, data_dir=self._work_dir / "alertmanager"
         )
+        self._stack.callback(self._keep_log, self.alertmanager.log_path)
         self._stack.callback(self.alertmanager.stop)
         self.alertmanager.start()
         self._start_node_writer()
@@ -135,6 +140,11 @@ class DemoCluster:
 
     def close(self) -> None:
         self._stack.close()
+
+    def _keep_log(self, path: Path) -> None:
+        """Copy a harness's log next to the others before its directory goes."""
+        with contextlib.suppress(OSError):
+            shutil.copyfile(path, self._processes.log_path(path.stem))
 
     @property
     def device_regex(self) -> str:

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from controller.rule_files import RuleFileError, load_rules
+from controller.rule_model import RuleSet
 from iops_limit import annotations
 from iops_limit.durations import format_duration
 from sandbox.demo_cgroups import (
@@ -149,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted:
         print("\ninterrupted: every process stopped, every cgroup removed", file=sys.stderr)
         return 130
-    except (CgroupError, ProcessError, WorkloadError) as error:
+    except (CgroupError, ProcessError, WorkloadError, RuleFileError) as error:
         print(f"\ndemo failed: {error}", file=sys.stderr)
         print(f"logs: {options.out / 'logs'}", file=sys.stderr)
         return 1
@@ -166,6 +168,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(options: DemoOptions, out: TextIO) -> dict[str, Any]:
     """Set everything up, run the story, tear everything down; returns measurements.json."""
+    rules = load_rules(options.rules)  # a bad rule file stops the demo before anything starts
     work_dir = Path(tempfile.mkdtemp(prefix=".work-", dir=options.out))
     processes = Processes(options.out / "logs")
     containers = demo_containers()
@@ -191,7 +194,7 @@ def run(options: DemoOptions, out: TextIO) -> dict[str, Any]:
             _say(out, _banner(tree, device, why_simulated, options))
             cluster.start()
             table = LiveTable(out, title="iops-limiter sandbox demo", simulated=tree.simulated)
-            _play(options, cluster, load, records, table)
+            _play(options, cluster, load, records, table, rules=rules)
             load.stop_all()
             report, report_ok = run_report(
                 cluster, options.out, why_simulated if tree.simulated else None
@@ -255,6 +258,8 @@ def _play(
     load: Load,
     records: list[ContainerRecord],
     table: LiveTable,
+    *,
+    rules: RuleSet,
 ) -> None:
     """Start the load, then poll and redraw until the story is told or the time is up."""
     specs = cluster.containers
@@ -264,9 +269,7 @@ def _play(
         load.start(spec.workload, cluster.cgroups[spec.name])
     table.event(0.0, "load started: one noisy writer, two quiet services")
     assert cluster.prometheus is not None
-    detector = Detector(
-        cluster.prometheus.url, options.rules, cluster.device_regex, cluster.rate_window
-    )
+    detector = Detector(cluster.prometheus.url, rules, cluster.device_regex, cluster.rate_window)
     next_render = 0.0
     notified = events = 0
     while True:

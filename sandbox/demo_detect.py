@@ -9,15 +9,13 @@ own compiled condition (``controller.rule_files``) on them.
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import requests
 
 from controller.expressions import Array
 from controller.frames import limit_column
-from controller.rule_files import load_rules
-from controller.rule_model import Rule
+from controller.rule_model import Rule, RuleSet
 from controller.windows import ColumnsByName
 
 _METRICS = {
@@ -42,10 +40,10 @@ class Detection:
 
 class Detector:
     def __init__(
-        self, prometheus_url: str, rules_path: Path, device_regex: str, rate_window: str
+        self, prometheus_url: str, rules: RuleSet, device_regex: str, rate_window: str
     ) -> None:
         self._url = prometheus_url.rstrip("/") + "/api/v1/query"
-        self._rules: Sequence[Rule] = load_rules(rules_path).rules()
+        self._rules: Sequence[Rule] = rules.rules()
         self._selector = f'{{device=~"{device_regex}", container!=""}}'
         self._window = rate_window
 

@@ -192,3 +192,21 @@ def test_sigterm_mid_run_stops_every_process_and_removes_every_cgroup(tmp_path: 
     _check_nothing_left(tmp_path, [], None)
     if WHY_NO_CGROUPS is None:
         assert set(BLKIO_HIERARCHY.glob(TOP_PREFIX + "*")) <= before
+
+
+def test_a_bad_rule_file_stops_the_demo_before_anything_starts(tmp_path: Path) -> None:
+    rules = tmp_path / "bad.yaml"
+    rules.write_text(
+        "groups:\n  - name: demo\n    rules:\n      - name: x\n        expr: 'write_iops >'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox.demo", "--rules", str(rules), "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"{rules}:5:" in done.stderr
+    assert not list(tmp_path.glob(".work-*")) and _processes_mentioning(str(tmp_path)) == []

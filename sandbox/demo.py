@@ -102,8 +102,9 @@ def parse_options(argv: Sequence[str] | None) -> DemoOptions:
         parser.error("--duration must be at least 60 s: limit and release take a while")
     return DemoOptions(
         duration=duration,
-        # Busy for 40%: the rest shows the release, which waits for the rule's windows.
-        noisy_seconds=round(duration * 0.4),
+        # Busy for half the time at most: the rest shows the release, which waits for the
+        # rule's windows.
+        noisy_seconds=35.0 if args.short else duration / 2,
         out=args.out.resolve(),
         rules=args.rules.resolve(),
         simulate=args.simulate,

@@ -18,14 +18,15 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from iops_limit.annotations import READ_IOPS, WRITE_IOPS
+from iops_limit.annotations import READ_IOPS, WRITE_IOPS, ContainerLimits
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
-from node_writer.devices import resolve_devices
+from node_writer.devices import Device, resolve_devices
 from node_writer.metrics import WriterMetrics
+from node_writer.node_state import applied_limits, reset
 from node_writer.pods import Exclusions, PodView, pod_view
-from node_writer.reconciler import Reconciler
+from node_writer.reconciler import Reconciler, describe
 from node_writer.selector import parse_selector
-from node_writer.throttle import KernelFiles, V2Throttle
+from node_writer.throttle import KernelFiles, ThrottleError, V2Throttle
 
 LIMIT = 100
 IOS = 400  # 4 s at the limit: the throttle's first slice lets ~10 IOs through at once
@@ -118,18 +119,31 @@ def io_max(cgroup: str) -> str:
         return file.read().strip() or "(empty)"
 
 
-def run(cgroup_root: str, device_name: str) -> None:
+def partition(cgroup: str, name: str) -> None:
+    """The writer throttles a partition's disk; the kernel itself refuses the partition."""
+    with open(f"/sys/class/block/{os.path.basename(name)}/dev", encoding="ascii") as file:
+        number = Device(*(int(part) for part in file.read().split(":")))
+    (disk,) = resolve_devices("", (name,), "/proc/self/mountinfo", "/sys")
+    result("partition", f"{number} disk={disk}")
+    try:
+        V2Throttle(KernelFiles()).apply(cgroup, number, ContainerLimits(write_iops=LIMIT))
+    except ThrottleError as error:
+        result("partition_refused", error)
+
+
+def run(cgroup_root: str, device_name: str, partition_name: str) -> None:
     os.mkdir(os.path.join(cgroup_root, "kubepods.slice"))  # what the kubelet creates first
     layout = detect_layout(cgroup_root)
     result("layout", f"{layout.version} {layout.driver}")
     (device,) = resolve_devices("", (device_name,), "/proc/self/mountinfo", "/sys")
     result("device", device)
     files = RecordingFiles()
+    throttle = V2Throttle(files)
     events = Events()
     reconciler = Reconciler(
         layout=layout,
         devices=(device,),
-        throttle=V2Throttle(files),
+        throttle=throttle,
         exclusions=Exclusions(frozenset(), parse_selector(""), ()),
         default_iops=0,
         events=events,
@@ -143,6 +157,13 @@ def run(cgroup_root: str, device_name: str) -> None:
     reconciler.update(limited)
     result("iomax_limited", io_max(cgroup))
     measure("limited", cgroup, device_name)
+    # show and reset (the emergency brake) read the files alone; a resync then restores them.
+    for applied in applied_limits(layout, throttle):
+        result("show", f"{applied.pod_uid} {applied.device} {describe(applied.limits)}")
+    result("reset", len(reset(layout, throttle, (device,))))
+    result("iomax_reset", io_max(cgroup))
+    reconciler.resync()
+    result("iomax_resynced", io_max(cgroup))
     changed = {WRITE_IOPS: f"{LIMIT}", READ_IOPS: f"{2 * LIMIT}"}
     reconciler.update(pod_view(pod_json(uid, container_id, changed)))
     result("iomax_changed", io_max(cgroup))
@@ -151,6 +172,7 @@ def run(cgroup_root: str, device_name: str) -> None:
     measure("cleared", cgroup, device_name)
     for text in files.written:
         result("written", text)
+    partition(cgroup, partition_name)
 
     # A pod whose slice does not pass io down: its container cgroup has no io.max at all.
     refused = pod_view(pod_json(REFUSED_POD, "containerd://" + "cd" * 32, changed))
@@ -164,12 +186,13 @@ def run(cgroup_root: str, device_name: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.iomax_vm_driver")
     parser.add_argument("--cgroup-root", required=True)
-    parser.add_argument("--device", required=True)
+    parser.add_argument("--device", required=True, help="the whole disk to throttle")
+    parser.add_argument("--partition", required=True, help="a partition of that disk")
     args = parser.parse_args(argv)
     with open("/proc/uptime", encoding="ascii") as uptime:
         result("uptime_imported", uptime.read().split()[0])
     try:
-        run(args.cgroup_root, args.device)
+        run(args.cgroup_root, args.device, args.partition)
     except Exception:
         for line in traceback.format_exc().splitlines():
             result("FAIL", line)

@@ -80,7 +80,7 @@ fail() { echo "RESULT FAIL \$*"; poweroff -f; }
 mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /dev || fail mount
 for module in ${modules[*]}; do insmod /lib/modules/\$module.ko || fail insmod \$module; done
 i=0; while [ ! -b /dev/vda ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
-[ -b /dev/vda ] || fail no virtio disk /dev/vda
+[ -b /dev/vda ] && [ -b /dev/vda1 ] || fail no virtio disk /dev/vda with partition vda1
 # cache=loose: the share is read-only and nothing changes it during the run; Python imports fast.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 host /host \
   || fail 9p mount of the host root
@@ -91,13 +91,17 @@ echo +io > /host/sys/fs/cgroup/cgroup.subtree_control || fail +io at the cgroup2
 echo "RESULT uptime_python_start \$(cut -d ' ' -f 1 /proc/uptime)"
 chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp PYTHONDONTWRITEBYTECODE=1 \
   PYTHONPATH=$worktree $python -m sandbox.iomax_vm_driver --cgroup-root /sys/fs/cgroup \
-  --device /dev/vda || echo "RESULT FAIL driver exited with \$?"
+  --device /dev/vda --partition /dev/vda1 || echo "RESULT FAIL driver exited with \$?"
 echo "RESULT uptime_python_end \$(cut -d ' ' -f 1 /proc/uptime)"
 poweroff -f
 EOF
 chmod +x "$run/initrd/init"
 (cd "$run/initrd" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$run/initrd.gz"
+# A 64 MiB disk with one partition from sector 2048 to the end (MBR entry type 0x83).
 truncate -s 64M "$run/disk.img"
+printf '\x00\x00\x02\x00\x83\xff\xff\xff\x00\x08\x00\x00\x00\xf8\x01\x00' |
+  dd of="$run/disk.img" bs=1 seek=446 conv=notrunc status=none
+printf '\x55\xaa' | dd of="$run/disk.img" bs=1 seek=510 conv=notrunc status=none
 
 if [[ ${ACCEL:-tcg} == kvm ]]; then accel=(-accel kvm -cpu host); else accel=(-accel tcg -cpu max); fi
 log=${IOPS_LIMITER_VM_LOG:-$run/console.log}

@@ -10,7 +10,7 @@ import pytest
 
 from node_writer.reconciler import APPLIED, CLEARED, FAILED
 from sandbox.iomax_vm import VmReport
-from sandbox.iomax_vm_driver import LIMIT, REFUSED_POD
+from sandbox.iomax_vm_driver import LIMIT, LIMITED_POD, REFUSED_POD
 
 pytestmark = pytest.mark.vm
 
@@ -26,6 +26,7 @@ def test_io_max_holds_exactly_the_annotated_limits_in_the_kernels_form(
     assert cgroup_v2_vm.one("iomax_limited") == (
         f"{device} rbps=max wbps=max riops={LIMIT} wiops={LIMIT}"
     )
+    assert cgroup_v2_vm.one("iomax_resynced") == cgroup_v2_vm.one("iomax_limited")
     assert cgroup_v2_vm.one("iomax_changed") == (
         f"{device} rbps=max wbps=max riops={2 * LIMIT} wiops={LIMIT}"
     )
@@ -38,9 +39,36 @@ def test_only_the_changed_keys_are_written_and_limits_clear_with_max(
     device = cgroup_v2_vm.one("device")
     assert cgroup_v2_vm.all("written") == (
         f"{device} riops={LIMIT} wiops={LIMIT}",
+        f"{device} riops=max wiops=max",  # reset
+        f"{device} riops={LIMIT} wiops={LIMIT}",  # the resync restores the annotated limits
         f"{device} riops={2 * LIMIT}",
         f"{device} riops=max wiops=max",
     )
+
+
+def test_show_and_reset_read_the_real_files_and_a_resync_restores_the_limits(
+    cgroup_v2_vm: VmReport,
+) -> None:
+    device = cgroup_v2_vm.one("device")
+    assert cgroup_v2_vm.all("show") == (
+        f"{LIMITED_POD} {device} read_iops={LIMIT} write_iops={LIMIT}",
+    )  # the pod without io.max is not listed
+    assert cgroup_v2_vm.one("reset") == "1"
+    assert cgroup_v2_vm.one("iomax_reset") == "(empty)"
+    assert cgroup_v2_vm.one("iomax_resynced") == (
+        f"{device} rbps=max wbps=max riops={LIMIT} wiops={LIMIT}"
+    )
+
+
+def test_a_partition_resolves_to_its_disk_whose_number_the_kernel_refuses(
+    cgroup_v2_vm: VmReport,
+) -> None:
+    device = cgroup_v2_vm.one("device")
+    major, minor = device.split(":")
+    assert cgroup_v2_vm.one("partition") == f"{major}:{int(minor) + 1} disk={device}"
+    refused = cgroup_v2_vm.one("partition_refused")
+    assert refused.startswith(f"cannot write '{major}:{int(minor) + 1} wiops={LIMIT}' to ")
+    assert "not a whole disk" in refused
 
 
 @pytest.mark.parametrize("direction", ["write", "read"])
@@ -69,7 +97,7 @@ def test_refuses_clearly_when_the_parent_does_not_enable_the_io_controller(
 ) -> None:
     assert cgroup_v2_vm.one("refused_has_iomax") == "False"  # the kernel's own behaviour
     reasons = [event.split(" ", 1)[0] for event in cgroup_v2_vm.all("event")]
-    assert reasons == [APPLIED, APPLIED, CLEARED, FAILED]
+    assert reasons == [APPLIED, APPLIED, APPLIED, CLEARED, FAILED]
     refusal = cgroup_v2_vm.all("event")[-1]
     assert "the io controller is not enabled for /sys/fs/cgroup/kubepods.slice/" in refusal
     pod_slice = f"kubepods-burstable-pod{REFUSED_POD.replace('-', '_')}.slice"

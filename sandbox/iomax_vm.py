@@ -66,14 +66,19 @@ def parse_results(output: str) -> dict[str, tuple[str, ...]]:
     return {key: tuple(values) for key, values in found.items()}
 
 
-def run_vm(timeout: float = 600, python: str = sys.executable) -> VmReport:
-    """Boot the VM once; raise VmUnavailable or VmRunFailed when no complete report came back."""
+def run_vm(
+    timeout: float = 600, python: str = sys.executable, env: Mapping[str, str] | None = None
+) -> VmReport:
+    """Boot the VM once; raise VmUnavailable or VmRunFailed when no complete report came back.
+
+    ``env`` adds to this process's environment (e.g. IOPS_LIMITER_VM_CACHE, ACCEL).
+    """
     started = time.monotonic()
     try:
         done = subprocess.run(
             [SCRIPT],
             cwd=ROOT,
-            env={**os.environ, "PYTHON": python},
+            env={**os.environ, **(env or {}), "PYTHON": python},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -9,7 +9,8 @@
 # Usage: scripts/vm-cgroup-v2.sh [--fetch]   (--fetch: only cache the kernel, then exit)
 # Env: IOPS_LIMITER_VM_CACHE (kernel cache; default $XDG_CACHE_HOME, /var/cache as root, or
 #      ~/.cache, + /iops-limiter-vm), IOPS_LIMITER_VM_LOG (keep the console log there),
-#      PYTHON (interpreter run inside the VM; default this one), ACCEL (tcg or kvm),
+#      PYTHON (interpreter run inside the VM; default python3 on PATH), ACCEL (tcg or kvm),
+#      QEMU (default qemu-system-x86_64),
 #      VM_TIMEOUT (seconds, default 240).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +28,11 @@ modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
          netfs fscache 9pnet 9pnet_virtio 9p)
 
 missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-[[ -x /bin/busybox ]] || missing+=(busybox-static)
+qemu=${QEMU:-qemu-system-x86_64}
+command -v "$qemu" >/dev/null || missing+=(qemu-system-x86)
+# The static build only: the initramfs has no C library for a dynamically linked busybox.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+  missing+=(busybox-static)
 if ((${#missing[@]})); then
   echo "vm-cgroup-v2: missing Debian packages: ${missing[*]} (scripts/setup.sh installs them)" >&2
   exit 3
@@ -106,7 +110,7 @@ printf '\x55\xaa' | dd of="$run/disk.img" bs=1 seek=510 conv=notrunc status=none
 if [[ ${ACCEL:-tcg} == kvm ]]; then accel=(-accel kvm -cpu host); else accel=(-accel tcg -cpu max); fi
 log=${IOPS_LIMITER_VM_LOG:-$run/console.log}
 started=$(date +%s%N)
-timeout "${VM_TIMEOUT:-240}" qemu-system-x86_64 "${accel[@]}" -m 512 -smp 1 -nodefaults \
+timeout "${VM_TIMEOUT:-240}" "$qemu" "${accel[@]}" -m 512 -smp 1 -nodefaults \
   -display none -serial stdio -monitor none -net none -no-reboot \
   -kernel "$kernel_dir/vmlinuz" -initrd "$run/initrd.gz" \
   -append "console=ttyS0 quiet panic=-1" \

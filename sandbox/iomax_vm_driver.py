@@ -4,9 +4,13 @@ scripts/vm-cgroup-v2.sh boots a kernel, mounts cgroup2 with ``+io`` at the root,
 module once (Python starts slowly under emulation, so everything happens in one process). It
 builds a systemd-driver pod layout, lets the writer's Reconciler apply ``write-iops`` and
 ``read-iops`` annotations to the virtio disk, reads ``io.max`` back, runs ``dd`` direct IO
-inside the container cgroup, clears the limits by removing the annotations, measures again,
-and checks the refusal when a pod's cgroup does not have the io controller. Each finding is one
-``RESULT <key> <value>`` line on stdout; sandbox.iomax_vm parses them on the host.
+inside the container cgroup, checks show/reset and a resync on the real files, changes one
+key, clears the limits by removing the annotations, measures again, resolves a partition to its
+disk, and checks the refusal when a pod's slice does not enable the io controller. Each finding
+is one ``RESULT <key> <value>`` line on stdout; sandbox.iomax_vm parses them on the host.
+
+It overwrites the disk it is given, so it refuses any disk but the VM's throwaway one, which
+the script marks with a virtio serial number.
 """
 
 import argparse
@@ -32,7 +36,12 @@ LIMIT = 100
 IOS = 400  # 4 s at the limit: the throttle's first slice lets ~10 IOs through at once
 LIMITED_POD = "0f4c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 REFUSED_POD = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"  # its slice does not pass io down
+VM_DISK_SERIAL = "iops-limiter-vm-disk"  # scripts/vm-cgroup-v2.sh gives the scratch disk this
 _DD_SECONDS = re.compile(r"copied, ([0-9.e-]+) s")
+
+
+class DriverError(Exception):
+    """The VM run cannot go on; the message says why."""
 
 
 def result(key: str, value: object = "") -> None:
@@ -104,7 +113,7 @@ def direct_io(cgroup: str, direction: str, device: str) -> tuple[int, float]:
     )
     match = _DD_SECONDS.search(done.stderr)
     if done.returncode != 0 or match is None:
-        raise RuntimeError(f"dd {args} failed ({done.returncode}): {done.stderr.strip()}")
+        raise DriverError(f"dd {args} failed ({done.returncode}): {done.stderr.strip()}")
     return IOS, float(match.group(1))
 
 
@@ -129,9 +138,27 @@ def partition(cgroup: str, name: str) -> None:
         V2Throttle(KernelFiles()).apply(cgroup, number, ContainerLimits(write_iops=LIMIT))
     except ThrottleError as error:
         result("partition_refused", error)
+    else:
+        result("partition_refused", "no: the kernel took a partition's number")
+
+
+def check_scratch_disk(name: str) -> None:
+    """Refuse to overwrite any disk but the VM's scratch disk."""
+    serial_file = f"/sys/class/block/{os.path.basename(name)}/serial"
+    try:
+        with open(serial_file, encoding="ascii") as file:
+            serial = file.read().strip()
+    except OSError:
+        serial = "(none)"
+    if serial != VM_DISK_SERIAL:
+        raise DriverError(
+            f"refusing to overwrite {name}: its serial is {serial!r}, not {VM_DISK_SERIAL!r}; "
+            "this driver runs only inside scripts/vm-cgroup-v2.sh's VM"
+        )
 
 
 def run(cgroup_root: str, device_name: str, partition_name: str) -> None:
+    check_scratch_disk(device_name)
     os.mkdir(os.path.join(cgroup_root, "kubepods.slice"))  # what the kubelet creates first
     layout = detect_layout(cgroup_root)
     result("layout", f"{layout.version} {layout.driver}")

@@ -101,7 +101,8 @@ poweroff -f
 EOF
 chmod +x "$run/initrd/init"
 (cd "$run/initrd" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$run/initrd.gz"
-# A 64 MiB disk with one partition from sector 2048 to the end (MBR entry type 0x83).
+# The scratch disk the driver overwrites (it checks the serial number qemu gives it): 64 MiB
+# with one partition from sector 2048 to the end (MBR entry type 0x83).
 truncate -s 64M "$run/disk.img"
 printf '\x00\x00\x02\x00\x83\xff\xff\xff\x00\x08\x00\x00\x00\xf8\x01\x00' |
   dd of="$run/disk.img" bs=1 seek=446 conv=notrunc status=none
@@ -114,7 +115,8 @@ timeout "${VM_TIMEOUT:-240}" "$qemu" "${accel[@]}" -m 512 -smp 1 -nodefaults \
   -display none -serial stdio -monitor none -net none -no-reboot \
   -kernel "$kernel_dir/vmlinuz" -initrd "$run/initrd.gz" \
   -append "console=ttyS0 quiet panic=-1" \
-  -drive "file=$run/disk.img,format=raw,if=virtio,cache=unsafe" \
+  -drive "file=$run/disk.img,format=raw,if=none,id=scratch,cache=unsafe" \
+  -device virtio-blk-pci,drive=scratch,serial=iops-limiter-vm-disk \
   -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
   < /dev/null | tr -d '\r' > "$log" || true
 echo "RESULT vm_ms $(( ($(date +%s%N) - started) / 1000000 ))"

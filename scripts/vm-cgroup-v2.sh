@@ -60,7 +60,9 @@ fetch_kernel() {
       [[ -f out/modules/$module.ko ]] || { echo "vm-cgroup-v2: $package has no $module.ko" >&2; exit 1; }
     done
   ) || { rm -rf "$unpack"; return 1; }
-  rm -rf "$kernel_dir" && mv "$unpack/out" "$kernel_dir" && rm -rf "$unpack"
+  # A run that fetched the same kernel meanwhile wins: rename(2) does not replace a full folder.
+  mv -T "$unpack/out" "$kernel_dir" 2>/dev/null || true
+  rm -rf "$unpack"
 }
 
 mkdir -p "$cache"

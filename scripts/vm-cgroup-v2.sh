@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 worktree=$PWD
 python=${PYTHON:-$(command -v python3)}
-python=$(command -v "$python")  # not resolved: a virtualenv is found from its own path
+# Absolute but with symlinks kept: a virtualenv's python finds its packages from its own path.
+python=$(realpath -s "$(command -v "$python")")
 if [[ -n ${IOPS_LIMITER_VM_CACHE:-} ]]; then cache=$IOPS_LIMITER_VM_CACHE
 elif [[ -n ${XDG_CACHE_HOME:-} ]]; then cache=$XDG_CACHE_HOME/iops-limiter-vm
 elif [[ $(id -u) -eq 0 ]]; then cache=/var/cache/iops-limiter-vm
@@ -85,7 +86,7 @@ export PATH=/bin
 fail() { echo "RESULT FAIL \$*"; poweroff -f; }
 mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /dev || fail mount
 for module in ${modules[*]}; do insmod /lib/modules/\$module.ko || fail insmod \$module; done
-i=0; while [ ! -b /dev/vda ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
+i=0; while [ ! -b /dev/vda1 ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
 [ -b /dev/vda ] && [ -b /dev/vda1 ] || fail no virtio disk /dev/vda with partition vda1
 # cache=loose: the share is read-only and nothing changes it during the run; Python imports fast.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 host /host \

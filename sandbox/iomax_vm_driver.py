@@ -5,9 +5,10 @@ module once (Python starts slowly under emulation, so everything happens in one 
 builds a systemd-driver pod layout, lets the writer's Reconciler apply ``write-iops`` and
 ``read-iops`` annotations to the virtio disk, reads ``io.max`` back, runs ``dd`` direct IO
 inside the container cgroup, checks show/reset and a resync on the real files, changes one
-key, clears the limits by removing the annotations, measures again, resolves a partition to its
-disk, and checks the refusal when a pod's slice does not enable the io controller. Each finding
-is one ``RESULT <key> <value>`` line on stdout; sandbox.iomax_vm parses them on the host.
+key, clears the limits by removing the annotations, measures again, resolves a partition to
+its disk, applies a limit in the cgroupfs driver's layout, and checks the refusal when a pod's
+slice does not enable the io controller. Each finding is one ``RESULT <key> <value>`` line on
+stdout; sandbox.iomax_vm parses them on the host.
 
 It overwrites the disk it is given, so it refuses any disk but the VM's throwaway one, which
 the script marks with a virtio serial number.
@@ -36,6 +37,8 @@ LIMIT = 100
 IOS = 400  # 4 s at the limit: the throttle's first slice lets ~10 IOs through at once
 LIMITED_POD = "0f4c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 REFUSED_POD = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"  # its slice does not pass io down
+CGROUPFS_POD = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"  # laid out by the cgroupfs driver, CRI-O
+CRIO_ID = "ef" * 32
 VM_DISK_SERIAL = "iops-limiter-vm-disk"  # scripts/vm-cgroup-v2.sh gives the scratch disk this
 _DD_SECONDS = re.compile(r"copied, ([0-9.e-]+) s")
 
@@ -157,6 +160,30 @@ def check_scratch_disk(name: str) -> None:
         )
 
 
+def make_reconciler(
+    layout: CgroupLayout, device: Device, throttle: V2Throttle, events: Events
+) -> Reconciler:
+    return Reconciler(
+        layout=layout,
+        devices=(device,),
+        throttle=throttle,
+        exclusions=Exclusions(frozenset(), parse_selector(""), ()),
+        default_iops=0,
+        events=events,
+        metrics=WriterMetrics(),
+    )
+
+
+def cgroupfs_layout(cgroup_root: str, device: Device) -> None:
+    """The cgroupfs driver's layout (``kubepods/burstable/pod<uid>/crio-<id>``) on this kernel."""
+    layout = CgroupLayout(cgroup_root, "v2", "cgroupfs")
+    pod = pod_view(pod_json(CGROUPFS_POD, f"cri-o://{CRIO_ID}", {WRITE_IOPS: f"{LIMIT}"}))
+    cgroup = make_container_cgroup(layout, pod, io_in_pod=True)
+    make_reconciler(layout, device, V2Throttle(KernelFiles()), Events()).update(pod)
+    result("cgroupfs_cgroup", os.path.relpath(cgroup, cgroup_root))
+    result("cgroupfs_iomax", io_max(cgroup))
+
+
 def run(cgroup_root: str, device_name: str, partition_name: str) -> None:
     check_scratch_disk(device_name)
     os.mkdir(os.path.join(cgroup_root, "kubepods.slice"))  # what the kubelet creates first
@@ -167,15 +194,7 @@ def run(cgroup_root: str, device_name: str, partition_name: str) -> None:
     files = RecordingFiles()
     throttle = V2Throttle(files)
     events = Events()
-    reconciler = Reconciler(
-        layout=layout,
-        devices=(device,),
-        throttle=throttle,
-        exclusions=Exclusions(frozenset(), parse_selector(""), ()),
-        default_iops=0,
-        events=events,
-        metrics=WriterMetrics(),
-    )
+    reconciler = make_reconciler(layout, device, throttle, events)
     uid, container_id = LIMITED_POD, "containerd://" + "ab" * 32
     limited = pod_view(pod_json(uid, container_id, {WRITE_IOPS: f"{LIMIT}", READ_IOPS: f"{LIMIT}"}))
     cgroup = make_container_cgroup(layout, limited, io_in_pod=True)
@@ -200,6 +219,7 @@ def run(cgroup_root: str, device_name: str, partition_name: str) -> None:
     for text in files.written:
         result("written", text)
     partition(cgroup, partition_name)
+    cgroupfs_layout(cgroup_root, device)
 
     # A pod whose slice does not pass io down: its container cgroup has no io.max at all.
     refused = pod_view(pod_json(REFUSED_POD, "containerd://" + "cd" * 32, changed))

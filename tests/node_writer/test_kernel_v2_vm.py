@@ -10,7 +10,7 @@ import pytest
 
 from node_writer.reconciler import APPLIED, CLEARED, FAILED
 from sandbox.iomax_vm import VmReport
-from sandbox.iomax_vm_driver import LIMIT, LIMITED_POD, REFUSED_POD
+from sandbox.iomax_vm_driver import CGROUPFS_POD, CRIO_ID, LIMIT, LIMITED_POD, REFUSED_POD
 
 pytestmark = pytest.mark.vm
 
@@ -31,6 +31,17 @@ def test_io_max_holds_exactly_the_annotated_limits_in_the_kernels_form(
         f"{device} rbps=max wbps=max riops={2 * LIMIT} wiops={LIMIT}"
     )
     assert cgroup_v2_vm.one("iomax_cleared") == "(empty)"
+
+
+def test_the_cgroupfs_driver_layout_gets_its_limit_too(cgroup_v2_vm: VmReport) -> None:
+    device = cgroup_v2_vm.one("device")
+    assert (
+        cgroup_v2_vm.one("cgroupfs_cgroup")
+        == f"kubepods/burstable/pod{CGROUPFS_POD}/crio-{CRIO_ID}"
+    )
+    assert (
+        cgroup_v2_vm.one("cgroupfs_iomax") == f"{device} rbps=max wbps=max riops=max wiops={LIMIT}"
+    )
 
 
 def test_only_the_changed_keys_are_written_and_limits_clear_with_max(

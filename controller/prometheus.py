@@ -101,7 +101,7 @@ class Transport:
 class PrometheusSource:
     """Per-container IO rates from Prometheus as the engine's ``current`` and ``history`` frames.
 
-    The bearer token is read from ``token_file`` on every query, so a rotated token is picked
+    The bearer token is read from ``token_file`` on every call, so a rotated token is picked
     up without a restart. Connection errors, timeouts and 429/5xx answers are retried
     ``retries`` times with exponential backoff before :class:`PrometheusError` is raised.
     """
@@ -137,6 +137,8 @@ class PrometheusSource:
         )
         self.queries = rate_queries(rate_window, device_regex)
         self._client = _client(self.transport)
+        if skip_verify:
+            log.warning("Prometheus' TLS certificate is not verified (skip-verify is on)")
 
     def close(self) -> None:
         self._client.close()

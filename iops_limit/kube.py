@@ -5,6 +5,10 @@ the code reads in the project's terms (gone, conflict, unavailable) and a client
 this module only.
 """
 
+# Postponed annotations: evaluating ``kubernetes.client.CoreV1Api`` in signatures at import time
+# loads ~250 model modules (about 22 MiB), which the node writer's memory budget cannot carry.
+from __future__ import annotations
+
 import datetime
 import logging
 import os

@@ -2,4 +2,6 @@
 
 from types import ModuleType
 
-COMMANDS: tuple[ModuleType, ...] = ()
+from controller.commands import check_rules, test_rules
+
+COMMANDS: tuple[ModuleType, ...] = (check_rules, test_rules)

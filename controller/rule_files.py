@@ -1,0 +1,268 @@
+"""Load and check rule files; every problem is reported as ``file:line: message``.
+
+A path is a rule file or a directory; in a directory the ``*.yaml``/``*.yml`` files directly in
+it are rule files (sorted by name; hidden files and subdirectories such as ``tests/`` are not).
+Files are read with YAML's node API so each problem carries the line it is on, and checking
+goes on after a problem so that one run reports every problem of a file.
+"""
+
+import re
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node
+
+from controller.expressions import Expression, ExpressionError, Kind, compile_expression
+from controller.frames import DIRECTIONS, IOPS_DIRECTIONS
+from controller.rule_model import (
+    DEFAULT_RELEASE,
+    DEFAULT_SEVERITY,
+    Group,
+    Limit,
+    Release,
+    Rule,
+    RuleSet,
+    Select,
+)
+from controller.selectors import SelectorError, parse_label_selector
+from controller.summaries import SummaryTemplate, TemplateError, parse_summary
+from controller.yaml_checks import (
+    EMPTY,
+    CheckError,
+    NodeChecker,
+    Problem,
+    compose,
+    describe,
+    peek_name,
+    scalar,
+)
+
+
+class RuleFileError(CheckError):
+    """Rule files that failed checking; ``problems`` lists every problem found."""
+
+
+# The annotation contract's ceilings for a limit value.
+MAX_LIMIT = {"read_iops": 10**9, "write_iops": 10**9, "read_bps": 10**13, "write_bps": 10**13}
+
+_TOP_KEYS = ("groups",)
+_GROUP_KEYS = ("name", "select", "rules", "release")
+_SELECT_KEYS = ("namespaces", "excludeNamespaces", "podSelector", "excludeContainers")
+_RULE_KEYS = ("name", "expr", "for", "limit", "severity", "summary")
+_RELEASE_KEYS = ("expr", "for")
+
+
+def rule_files(path: str | Path) -> list[Path]:
+    """The rule files ``path`` names: itself, or the YAML files directly in a directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    found = [
+        item
+        for item in path.iterdir()
+        if item.suffix in (".yaml", ".yml") and not item.name.startswith(".") and item.is_file()
+    ]
+    return sorted(found)
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Load every rule file under ``path``; raise :class:`RuleFileError` listing all problems."""
+    files = rule_files(path)
+    problems: list[Problem] = []
+    if not files:
+        problems.append(Problem(str(path), None, "no *.yaml or *.yml rule files in directory"))
+    groups: list[Group] = []
+    for file in files:
+        file_groups, file_problems = load_rule_file(file)
+        groups.extend(file_groups)
+        problems.extend(file_problems)
+    seen: dict[str, Group] = {}
+    for group in groups:
+        first = seen.setdefault(group.name, group)
+        if first is not group:
+            problems.append(
+                Problem(
+                    group.file,
+                    group.line,
+                    f"group {group.name!r}: duplicate group name "
+                    f"(first defined at {first.file}:{first.line})",
+                )
+            )
+    if problems:
+        raise RuleFileError(problems)
+    return RuleSet(tuple(groups), tuple(str(file) for file in files))
+
+
+def load_rule_file(path: Path) -> tuple[list[Group], list[Problem]]:
+    """The groups of one file and its problems (the groups are only usable without problems)."""
+    root, problems = compose(path)
+    if problems:
+        return [], problems
+    if root is None:
+        return [], [Problem(str(path), None, "empty rule file: expected 'groups:'")]
+    checker = _FileChecker(str(path))
+    groups = checker.document(root)
+    return groups, checker.sorted_problems()
+
+
+class _FileChecker(NodeChecker):
+    def expression(self, node: Node, where: str, kind: Kind) -> Expression | None:
+        text = self.string(node, where)
+        if text is None:
+            return None
+        try:
+            return compile_expression(text, kind)
+        except ExpressionError as error:
+            self.report(node, where, str(error))
+            return None
+
+    # -- the rule file shape ----------------------------------------------------------------
+
+    def document(self, root: Node) -> list[Group]:
+        top = self.mapping(root, "", _TOP_KEYS, _TOP_KEYS)
+        if top is None or "groups" not in top:
+            return []
+        groups: list[Group] = []
+        for index, node in enumerate(self.sequence(top["groups"], "groups") or [], start=1):
+            group = self.group(node, index)
+            if group is not None:
+                groups.append(group)
+        return groups
+
+    def group(self, node: Node, index: int) -> Group | None:
+        where = f"group {peek_name(node) or f'#{index}'}"
+        keys = self.mapping(node, where, _GROUP_KEYS, ("name", "rules"))
+        if keys is None:
+            return None
+        name = self.name(keys["name"], where) if "name" in keys else None
+        select = self.select(keys["select"], where) if "select" in keys else Select()
+        release = self.release(keys["release"], where) if "release" in keys else DEFAULT_RELEASE
+        rules: list[Rule] = []
+        rule_names: dict[str, int] = {}
+        if "rules" in keys:
+            items = self.sequence(keys["rules"], f"{where}: rules")
+            if items is not None and not items:
+                self.report(keys["rules"], f"{where}: rules", "a group needs at least one rule")
+            for rule_index, item in enumerate(items or [], start=1):
+                rule = self.rule(item, name or "", where, rule_index, rule_names)
+                if rule is not None:
+                    rules.append(rule)
+        if name is None or select is None or release is None:
+            return None
+        line = node.start_mark.line + 1
+        return Group(name, select, tuple(rules), release, self.file, line)
+
+    def select(self, node: Node, group_where: str) -> Select | None:
+        where = f"{group_where}: select"
+        keys = self.mapping(node, where, _SELECT_KEYS, ())
+        if keys is None:
+            return None
+        ok = True
+        namespaces = None
+        if "namespaces" in keys:
+            namespaces = frozenset(v for _, v in self.strings(keys["namespaces"], where))
+        excluded = frozenset(
+            v for _, v in self.strings(keys.get("excludeNamespaces", EMPTY), where)
+        )
+        selector = None
+        if "podSelector" in keys:
+            text = self.string(keys["podSelector"], f"{where}: podSelector")
+            try:
+                selector = parse_label_selector(text) if text is not None else None
+            except SelectorError as error:
+                self.report(keys["podSelector"], f"{where}: podSelector", str(error))
+                ok = False
+        patterns = []
+        for item, text in self.strings(keys.get("excludeContainers", EMPTY), where):
+            try:
+                patterns.append(re.compile(text))
+            except re.error as error:
+                self.report(item, f"{where}: excludeContainers", f"bad regex {text!r}: {error}")
+                ok = False
+        if not ok:
+            return None
+        return Select(namespaces, excluded, selector, tuple(patterns))
+
+    def release(self, node: Node, group_where: str) -> Release | None:
+        where = f"{group_where}: release"
+        keys = self.mapping(node, where, _RELEASE_KEYS, ("expr",))
+        if keys is None or "expr" not in keys:
+            return None
+        expr = self.expression(keys["expr"], f"{where}: expr", Kind.BOOL)
+        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        if expr is None or seconds is None:
+            return None
+        return Release(expr, seconds)
+
+    def rule(
+        self, node: Node, group: str, group_where: str, index: int, names: dict[str, int]
+    ) -> Rule | None:
+        where = f"{group_where} rule {peek_name(node) or f'#{index}'}"
+        keys = self.mapping(node, where, _RULE_KEYS, ("name", "expr", "limit"))
+        if keys is None:
+            return None
+        name = self.name(keys["name"], where) if "name" in keys else None
+        if name is not None:
+            if name in names:
+                self.report(
+                    keys["name"], where, f"duplicate rule name (first at line {names[name]})"
+                )
+            names.setdefault(name, keys["name"].start_mark.line + 1)
+        expr = (
+            self.expression(keys["expr"], f"{where}: expr", Kind.BOOL) if "expr" in keys else None
+        )
+        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        limits = self.limits(keys["limit"], f"{where}: limit") if "limit" in keys else None
+        severity = (
+            self.string(keys["severity"], f"{where}: severity")
+            if "severity" in keys
+            else DEFAULT_SEVERITY
+        )
+        summary = self.summary(keys["summary"], f"{where}: summary") if "summary" in keys else None
+        if "summary" in keys and summary is None:
+            return None
+        if name is None or expr is None or seconds is None or limits is None or severity is None:
+            return None
+        line = node.start_mark.line + 1
+        return Rule(group, name, expr, seconds, limits, severity, summary, self.file, line)
+
+    def limits(self, node: Node, where: str) -> tuple[Limit, ...] | None:
+        keys = self.mapping(node, where, DIRECTIONS, ())
+        if keys is None:
+            return None
+        if not keys and isinstance(node, MappingNode) and not node.value:
+            self.report(node, where, f"needs at least one of {', '.join(DIRECTIONS)}")
+            return None
+        limits: list[Limit] = []
+        for direction, value_node in keys.items():
+            limit = self.limit(value_node, f"{where}.{direction}", direction)
+            if limit is not None:
+                limits.append(limit)
+        return tuple(limits) if len(limits) == len(keys) else None
+
+    def limit(self, node: Node, where: str, direction: str) -> Limit | None:
+        value = scalar(node)
+        ceiling = MAX_LIMIT[direction]
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ceiling:
+            return Limit(direction, number=value)
+        if isinstance(value, str):
+            expression = self.expression(node, where, Kind.NUMBER)
+            return Limit(direction, expression=expression) if expression is not None else None
+        unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
+        shown = describe(node) if not isinstance(value, int | float) else repr(value)
+        self.report(
+            node,
+            where,
+            f"must be a positive integer ({unit}, at most {ceiling}) or an expression "
+            f"string, got {shown}",
+        )
+        return None
+
+    def summary(self, node: Node, where: str) -> SummaryTemplate | None:
+        text = self.string(node, where)
+        if text is None:
+            return None
+        try:
+            return parse_summary(text)
+        except TemplateError as error:
+            self.report(node, where, str(error))
+            return None

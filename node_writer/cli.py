@@ -1,0 +1,97 @@
+"""``iops-node-writer run | show | reset`` (also ``python -m node_writer``)."""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+import kubernetes
+
+from iops_limit import kube
+from iops_limit.settings import SettingsError, add_arguments, describe, from_args
+from node_writer.cgroup_paths import CgroupPathError
+from node_writer.devices import DeviceError
+from node_writer.node_state import AppliedLimit, applied_limits, reset
+from node_writer.reconciler import describe as describe_limits
+from node_writer.selector import SelectorError, parse_selector
+from node_writer.service import NodeSetup, NodeWriter, resolve_setup
+from node_writer.settings import NodeWriterSettings
+from node_writer.throttle import KernelFiles, ThrottleError, throttle_for
+
+log = logging.getLogger("node_writer")
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="iops-node-writer",
+        description="Turn iops-limit/* pod annotations into cgroup IO limits on this node.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "watch this node's pods and keep their cgroup limits in step"),
+        ("show", "print the limits applied on this node, read back from the cgroup files"),
+        ("reset", "clear every limit on the throttled devices (stop the DaemonSet first)"),
+    ):
+        add_arguments(commands.add_parser(name, help=help_text), NodeWriterSettings)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = from_args(NodeWriterSettings, args, os.environ if environ is None else environ)
+        parse_selector(settings.exclude_label_selector)
+        setup = resolve_setup(settings)
+    except (SettingsError, SelectorError, DeviceError, CgroupPathError) as error:
+        print(f"iops-node-writer: {error}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return _run(settings, setup)
+    throttle = throttle_for(setup.layout.version, KernelFiles())
+    try:
+        if args.command == "show":
+            _print(applied_limits(setup.layout, throttle))
+        else:
+            cleared = reset(setup.layout, throttle, setup.devices)
+            _print(cleared)
+            print(f"cleared limits of {len(cleared)} container cgroup(s)")
+    except ThrottleError as error:
+        print(f"iops-node-writer: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(settings: NodeWriterSettings, setup: NodeSetup) -> int:
+    for name, value in describe(settings).items():
+        log.info("setting %s=%s", name, value)
+    log.info(
+        "cgroup %s/%s under %s; throttling %s",
+        setup.layout.version,
+        setup.layout.driver,
+        setup.layout.root,
+        ",".join(str(device) for device in setup.devices),
+    )
+    try:
+        api_client = kube.load_api_client(settings.kubeconfig or None)
+    except (kubernetes.config.ConfigException, OSError) as error:
+        print(f"iops-node-writer: cannot load Kubernetes configuration: {error}", file=sys.stderr)
+        return 2
+    writer = NodeWriter(settings, setup, api_client)
+    signal.signal(signal.SIGTERM, lambda *_: writer.stop())
+    signal.signal(signal.SIGINT, lambda *_: writer.stop())
+    writer.start()
+    writer.wait()
+    log.info("stopped")
+    return 0
+
+
+def _print(rows: list[AppliedLimit]) -> None:
+    out = sys.stdout
+    out.write(f"{'CONTAINER ID':<14} {'DEVICE':<8} {'LIMITS':<40} CGROUP\n")
+    for row in rows:
+        out.write(
+            f"{row.container_id[:12]:<14} {row.device!s:<8} "
+            f"{describe_limits(row.limits):<40} {row.cgroup}\n"
+        )

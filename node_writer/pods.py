@@ -1,0 +1,77 @@
+"""The part of a Pod the node writer needs, read from the API's JSON, and who is never touched."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iops_limit.kube import PodRef
+from node_writer.selector import LabelSelector
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    name: str
+    image: str
+    container_id: str | None  # ``runtime://id`` of the running instance, None before it starts
+
+
+@dataclass(frozen=True)
+class PodView:
+    namespace: str
+    name: str
+    uid: str
+    qos: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    containers: tuple[ContainerView, ...]
+
+    @property
+    def ref(self) -> PodRef:
+        return PodRef(self.namespace, self.name, self.uid)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    """Read a pod from its JSON form (list items and watch objects)."""
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    ids = {
+        item.get("name"): item.get("containerID") or None
+        for item in status.get("containerStatuses") or []
+    }
+    containers = tuple(
+        ContainerView(
+            str(item.get("name", "")), str(item.get("image", "")), ids.get(item.get("name"))
+        )
+        for item in spec.get("containers") or []
+    )
+    return PodView(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        qos=str(status.get("qosClass") or ""),
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        containers=containers,
+    )
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """EXCLUDE_NAMESPACES, EXCLUDE_LABEL_SELECTOR and EXCLUDE_KEYWORDS."""
+
+    namespaces: frozenset[str]
+    selector: LabelSelector
+    keywords: tuple[str, ...]
+
+    def pod(self, pod: PodView) -> bool:
+        return pod.namespace in self.namespaces or self.selector.matches(pod.labels)
+
+    def container(self, container: ContainerView) -> bool:
+        return any(
+            word in container.name or word in container.image for word in self.keywords if word
+        )

@@ -1,0 +1,193 @@
+"""Desired state from pods -> cgroup files, with Events for every outcome.
+
+What is applied is never remembered apart from the cgroup files: each reconciliation reads the
+files and writes the difference, so a restarted writer restores exactly the annotated state and
+a restarted container (new ID, new cgroup) gets its limits again. The only memory kept is per
+pod: its last valid limits (an invalid annotation keeps them) and which Events were already
+posted (so a resync does not repeat them).
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from iops_limit.annotations import ContainerLimits, InvalidLimit, is_annotated, parse_pod_limits
+from node_writer.cgroup_paths import CgroupLayout, CgroupPathError
+from node_writer.devices import Device
+from node_writer.metrics import WriterMetrics
+from node_writer.pods import ContainerView, Exclusions, PodView
+from node_writer.throttle import CgroupGone, Throttle, ThrottleError
+
+log = logging.getLogger(__name__)
+
+APPLIED = "IOPSLimitApplied"
+CLEARED = "IOPSLimitCleared"
+FAILED = "IOPSLimitFailed"
+INVALID = "InvalidIOPSLimit"
+
+
+class EventSink(Protocol):
+    def __call__(self, pod: PodView, reason: str, message: str, warning: bool) -> None: ...
+
+
+@dataclass
+class _PodState:
+    pod: PodView
+    good: dict[str, ContainerLimits] | None = None  # last valid parse; None = never valid
+    invalid: str | None = None  # the InvalidIOPSLimit message last posted
+    failures: dict[str, str] = field(default_factory=dict)  # container -> message last posted
+
+
+class Reconciler:
+    """Makes the cgroup files of the node's containers match their pods' annotations.
+
+    Thread-safe: the watch and the periodic resync call it from different threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        layout: CgroupLayout,
+        devices: tuple[Device, ...],
+        throttle: Throttle,
+        exclusions: Exclusions,
+        default_iops: int,
+        events: EventSink,
+        metrics: WriterMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._layout = layout
+        self._devices = devices
+        self._throttle = throttle
+        self._exclusions = exclusions
+        self._default = (
+            ContainerLimits(read_iops=default_iops, write_iops=default_iops)
+            if default_iops
+            else ContainerLimits()
+        )
+        self._events = events
+        self._metrics = metrics
+        self._clock = clock
+        self._pods: dict[str, _PodState] = {}
+        self._lock = threading.Lock()
+
+    def replace_all(self, pods: Iterable[PodView]) -> None:
+        """After a (re)list: these are all the node's pods; forget the others."""
+        pods = list(pods)
+        with self._lock:
+            for uid in set(self._pods) - {pod.uid for pod in pods}:
+                self._forget(uid)
+        for pod in pods:
+            self.update(pod)
+
+    def update(self, pod: PodView) -> None:
+        started = self._clock()
+        with self._lock:
+            wrote = self._reconcile(pod)
+        if wrote:
+            self._metrics.apply_seconds.observe(self._clock() - started)
+
+    def delete(self, uid: str) -> None:
+        with self._lock:
+            self._forget(uid)
+
+    def resync(self) -> None:
+        """Re-check every known pod against the files (catches edits made behind our back)."""
+        with self._lock:
+            pods = [state.pod for state in self._pods.values()]
+        for pod in pods:
+            self.update(pod)
+
+    def pod_count(self) -> int:
+        with self._lock:
+            return len(self._pods)
+
+    def _forget(self, uid: str) -> None:
+        state = self._pods.pop(uid, None)
+        if state is not None:
+            for container in state.pod.containers:
+                self._metrics.forget(state.pod.namespace, state.pod.name, container.name)
+
+    def _reconcile(self, pod: PodView) -> bool:
+        if self._exclusions.pod(pod):
+            self._forget(pod.uid)
+            return False
+        state = self._pods.setdefault(pod.uid, _PodState(pod))
+        state.pod = pod
+        limits = self._desired(state)
+        if limits is None:
+            return False
+        wrote = False
+        for container in pod.containers:
+            if container.container_id is None or self._exclusions.container(container):
+                continue
+            wanted = limits[container.name]
+            if not is_annotated(pod.annotations, container.name):
+                wanted = self._default
+            wrote |= self._apply(state, container, wanted)
+        return wrote
+
+    def _desired(self, state: _PodState) -> dict[str, ContainerLimits] | None:
+        pod = state.pod
+        try:
+            state.good = parse_pod_limits(pod.annotations, [c.name for c in pod.containers])
+            state.invalid = None
+        except InvalidLimit as error:
+            self._metrics.writes.labels("invalid").inc()
+            kept = "keeping the last valid limits" if state.good else "nothing is written"
+            message = f"{error}; {kept}"
+            if state.invalid != message:
+                state.invalid = message
+                log.warning("%s: %s", pod.key, message)
+                self._events(pod, INVALID, message, True)
+        return state.good
+
+    def _apply(self, state: _PodState, container: ContainerView, wanted: ContainerLimits) -> bool:
+        pod = state.pod
+        assert container.container_id is not None
+        try:
+            cgroup = self._layout.container_dir(pod.uid, pod.qos, container.container_id)
+            if not os.path.isdir(cgroup):
+                # Not created yet, or already gone: the next pod update or resync catches up.
+                log.debug("%s %s: no cgroup at %s yet", pod.key, container.name, cgroup)
+                return False
+            changed = {
+                device: self._throttle.apply(cgroup, device, wanted) for device in self._devices
+            }
+        except CgroupGone as error:
+            log.debug("%s %s: %s", pod.key, container.name, error)
+            return False
+        except (CgroupPathError, ThrottleError) as error:
+            self._metrics.writes.labels("failed").inc()
+            message = f"container {container.name}: {error}"
+            if state.failures.get(container.name) != message:
+                state.failures[container.name] = message
+                log.error("%s: %s", pod.key, message)
+                self._events(pod, FAILED, message, True)
+            return False
+        state.failures.pop(container.name, None)
+        self._metrics.record_limits(pod.namespace, pod.name, container.name, wanted)
+        if not any(changed.values()):
+            self._metrics.writes.labels("unchanged").inc()
+            return False
+        self._metrics.writes.labels("written").inc()
+        devices = ",".join(str(device) for device in self._devices)
+        if wanted.is_unlimited():
+            message = f"container {container.name}: limits cleared on {devices}"
+            reason = CLEARED
+        else:
+            message = f"container {container.name}: {describe(wanted)} on {devices}"
+            reason = APPLIED
+        log.info("%s: %s", pod.key, message)
+        self._events(pod, reason, message, False)
+        return True
+
+
+def describe(limits: ContainerLimits) -> str:
+    """``write_iops=200 read_bps=1000000``, or ``unlimited``."""
+    parts = [f"{name}={value}" for name, value in vars(limits).items() if value is not None]
+    return " ".join(parts) or "unlimited"

@@ -1,0 +1,143 @@
+"""The node's pods from the API server: list, then watch from that resourceVersion.
+
+Pods are read as JSON (see :mod:`node_writer.api`). A 410 Gone (our resourceVersion was
+compacted away) relists; a dropped connection or a 5xx reconnects with exponential backoff,
+from the last resourceVersion seen.
+"""
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import urllib3
+
+from iops_limit import kube
+from node_writer.api import NodeApi, abandon
+from node_writer.metrics import WriterMetrics
+from node_writer.pods import pod_view
+from node_writer.reconciler import Reconciler
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 300
+MAX_BACKOFF = 30.0
+
+
+class PodWatcher:
+    """Feeds every change of the node's pods to the reconciler, until :meth:`stop`."""
+
+    def __init__(
+        self,
+        api: NodeApi,
+        node_name: str,
+        reconciler: Reconciler,
+        metrics: WriterMetrics,
+        *,
+        watch_seconds: int = WATCH_SECONDS,
+        first_backoff: float = 0.5,
+    ) -> None:
+        self._api = api
+        self._selector = f"spec.nodeName={node_name}"
+        self._reconciler = reconciler
+        self._metrics = metrics
+        self._watch_seconds = watch_seconds
+        self._first_backoff = first_backoff
+        self._stopping = threading.Event()
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self._connected = threading.Event()
+        self._listed = threading.Event()
+
+    @property
+    def connected(self) -> bool:
+        """True while the last call to the API server succeeded."""
+        return self._connected.is_set()
+
+    def wait_listed(self, timeout: float) -> bool:
+        """Wait for the first full list to be reconciled."""
+        return self._listed.wait(timeout)
+
+    def run(self) -> None:
+        resource_version: str | None = None
+        backoff = self._first_backoff
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._relist()
+                resource_version = self._watch(resource_version)
+                backoff = self._first_backoff
+            except kube.Expired:
+                log.info("pod watch expired (410 Gone): relisting")
+                self._metrics.watch_restarts.labels("expired").inc()
+                resource_version = None
+            except kube.KubeError as error:
+                self._connected.clear()
+                self._metrics.watch_restarts.labels("unavailable").inc()
+                delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets
+                log.warning("pod watch failed: %s; retrying in %.1fs", error, delay)
+                self._stopping.wait(delay)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        response = self._response
+        if response is not None:
+            response.shutdown()
+
+    def _relist(self) -> str:
+        body = self._api.list_pods(self._selector)
+        self._connected.set()
+        items = body.get("items") or []
+        self._reconciler.replace_all(pod_view(item) for item in items)
+        self._listed.set()
+        version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        log.info("listed %d pods at resourceVersion %s", len(items), version)
+        return version
+
+    def _watch(self, resource_version: str) -> str:
+        """Follow the watch until it ends; return the last resourceVersion seen."""
+        response = self._api.watch_pods(self._selector, resource_version, self._watch_seconds)
+        self._response = response
+        self._connected.set()
+        try:
+            for line in _lines(response):
+                if self._stopping.is_set():
+                    break
+                resource_version = self._handle(json.loads(line), resource_version)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            if self._stopping.is_set():
+                return resource_version
+            raise kube.Unavailable(f"pod watch stream broke: {type(error).__name__}") from error
+        finally:
+            self._response = None
+            abandon(response)
+        return resource_version
+
+    def _handle(self, event: dict[str, Any], resource_version: str) -> str:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            code = int(obj.get("code") or 0)
+            if code == 410:
+                raise kube.Expired("pod watch: 410 Gone", 410)
+            raise kube.Unavailable(f"pod watch error {code}: {obj.get('message', '')}", code)
+        metadata = obj.get("metadata") or {}
+        version = str(metadata.get("resourceVersion") or resource_version)
+        if kind in ("ADDED", "MODIFIED"):
+            self._reconciler.update(pod_view(obj))
+        elif kind == "DELETED":
+            self._reconciler.delete(str(metadata.get("uid", "")))
+        return version
+
+
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """JSON lines of a chunked watch response, as they arrive."""
+    pending = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if pending.strip():
+        yield pending

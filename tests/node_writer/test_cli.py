@@ -1,0 +1,158 @@
+"""``python -m node_writer show | reset`` over a fake tree, and start-up errors."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from iops_limit.annotations import ContainerLimits
+from node_writer.cgroup_paths import CgroupLayout
+from node_writer.throttle import V1Throttle
+from sandbox.fake_cgroups import KernelLikeFiles
+from sandbox.fake_kube import FakeKube
+from tests.fixtures.cgroups import FakeHost
+from tests.node_writer.helpers import DISK, create_cgroups, pod_json
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def node_writer(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "node_writer", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_show_lists_applied_limits_and_reset_clears_them(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout], fake_host: FakeHost
+) -> None:
+    fake_host.add_disk("nvme0n1", DISK.major, DISK.minor)
+    layout = make_cgroup_tree("v1", "systemd")
+    limited = create_cgroups(layout, pod_json("limited"))
+    other = create_cgroups(layout, pod_json("other"))
+    throttle = V1Throttle(KernelLikeFiles())
+    for view, limits in ((limited, ContainerLimits(write_iops=200)), (other, ContainerLimits())):
+        cgroup = layout.container_dir(view.uid, view.qos, view.containers[0].container_id or "")
+        throttle.apply(cgroup, DISK, limits)
+    env = {
+        "NODE_NAME": "node-1",
+        "CGROUP_ROOT": layout.root,
+        "DEVICES": "/dev/nvme0n1",
+        "SYS_ROOT": fake_host.sys_root,
+    }
+
+    shown = node_writer("show", **env)
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.splitlines()[1:]
+    assert len(rows) == 1
+    assert "259:0" in rows[0]
+    assert "write_iops=200" in rows[0]
+    assert f"{limited.uid.replace('-', '_')}" in rows[0]
+
+    reset = node_writer("reset", **env)
+    assert reset.returncode == 0, reset.stderr
+    assert "cleared limits of 1 container cgroup(s)" in reset.stdout
+    assert node_writer("show", **env).stdout.splitlines()[1:] == []
+
+
+def test_missing_node_name_names_the_variable_and_flag() -> None:
+    result = node_writer("show")
+    assert result.returncode == 2
+    assert "NODE_NAME / --node-name is required" in result.stderr
+
+
+def test_missing_data_disk_is_a_clear_start_up_error(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout], fake_host: FakeHost
+) -> None:
+    layout = make_cgroup_tree("v2", "cgroupfs")
+    result = node_writer(
+        "run",
+        "--node-name=node-1",
+        f"--cgroup-root={layout.root}",
+        "--devices=259:7",
+        f"--sys-root={fake_host.sys_root}",
+    )
+    assert result.returncode == 2
+    assert "block device 259:7 does not exist" in result.stderr
+
+
+def test_bad_label_selector_is_refused_at_start_up() -> None:
+    result = node_writer("show", NODE_NAME="n", EXCLUDE_LABEL_SELECTOR="tier in (db")
+    assert result.returncode == 2
+    assert "label selector" in result.stderr
+
+
+def test_run_applies_limits_serves_health_and_stops_on_sigterm(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout],
+    fake_host: FakeHost,
+    kube_api: FakeKube,
+    kubeconfig: Path,
+) -> None:
+    fake_host.add_disk("nvme0n1", DISK.major, DISK.minor)
+    layout = make_cgroup_tree("v1", "cgroupfs")
+    kube_api.add_node("node-1")
+    pod = kube_api.make_pod("team-a", "web", "node-1", annotations={"iops-limit/limit": "250"})
+    view = create_cgroups(layout, pod)
+    kube_api.add_pod(pod)
+    cgroup = layout.container_dir(view.uid, view.qos, view.containers[0].container_id or "")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "NODE_NAME": "node-1",
+        "CGROUP_ROOT": layout.root,
+        "DEVICES": "259:0",
+        "SYS_ROOT": fake_host.sys_root,
+        "KUBECONFIG": str(kubeconfig),
+        "METRICS_PORT": str(port),
+        "METRICS_ADDRESS": "127.0.0.1",
+    }
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "node_writer", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while read_url(f"http://127.0.0.1:{port}/readyz") != (200, "ok\n"):
+            assert writer.poll() is None, "the writer exited"
+            assert time.monotonic() < deadline, "the writer never became ready"
+            time.sleep(0.1)
+        limits = V1Throttle(KernelLikeFiles()).read(cgroup)
+        assert limits == {DISK: ContainerLimits(250, 250)}
+        status, metrics = read_url(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        assert 'iops_node_writer_limit{container="app",direction="write_iops"' in metrics
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        output, _ = writer.communicate(timeout=30)
+    assert writer.returncode == 0, output
+    assert "setting NODE_NAME=node-1" in output
+    assert "stopped" in output
+
+
+def read_url(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""

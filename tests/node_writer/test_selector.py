@@ -1,0 +1,34 @@
+"""EXCLUDE_LABEL_SELECTOR: Kubernetes label-selector syntax."""
+
+import pytest
+
+from node_writer.selector import SelectorError, parse_selector
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ("tier=db", {"tier": "db"}, True),
+        ("tier==db", {"tier": "web"}, False),
+        ("tier!=db", {"tier": "web"}, True),
+        ("tier!=db", {}, True),
+        ("tier in (db, cache)", {"tier": "cache"}, True),
+        ("tier notin (db,cache)", {"tier": "db"}, False),
+        ("canary", {"canary": ""}, True),
+        ("!canary", {"canary": "yes"}, False),
+        ("team=a,tier in (db)", {"team": "a", "tier": "db"}, True),
+        ("team=a,tier in (db)", {"team": "b", "tier": "db"}, False),
+        ("example.com/owner=x", {"example.com/owner": "x"}, True),
+        ("", {"tier": "db"}, False),
+    ],
+)
+def test_selector_matches_like_kubernetes(
+    selector: str, labels: dict[str, str], expected: bool
+) -> None:
+    assert parse_selector(selector).matches(labels) is expected
+
+
+@pytest.mark.parametrize("selector", ["tier in (db", "=db", "tier in (a b)", "tier ~ db", "a,,=b"])
+def test_malformed_selector_is_refused(selector: str) -> None:
+    with pytest.raises(SelectorError):
+        parse_selector(selector)

@@ -24,7 +24,8 @@ from typing import Any
 
 import requests
 
-from controller.prometheus import PrometheusSource, build_current
+from controller.prometheus import PrometheusSource
+from controller.rate_frames import build_current
 from sandbox.prometheus import synthetic_prometheus
 
 SIZES = (1_000, 10_000, 100_000)

@@ -11,13 +11,8 @@ import pandas as pd
 import pytest
 import requests
 
-from controller.prometheus import (
-    HISTORY_COLUMNS,
-    PrometheusError,
-    PrometheusSource,
-    rate_queries,
-    resolve_standalone,
-)
+from controller.prometheus import PrometheusError, PrometheusSource, rate_queries
+from controller.rate_frames import HISTORY_COLUMNS, resolve_standalone
 from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
 from sandbox.prometheus import PrometheusServer, free_port
 from tests.fixtures.prometheus import PrometheusFactory

@@ -127,6 +127,15 @@ def test_noise_series_pod_level_pause_and_other_device() -> None:
     assert pause > 0
 
 
+def test_explicit_timestamps_like_kubelet() -> None:
+    clock = FakeClock()
+    with CadvisorExporter(clock=clock, timestamps=True) as exporter:
+        exporter.set_rates("shop", "db-0", "mysql", write_iops=1)
+        body = requests.get(exporter.url, timeout=10).text
+    samples = [line for line in body.splitlines() if not line.startswith("#")]
+    assert samples and all(line.endswith(" 1700000000000") for line in samples)
+
+
 def test_source_callback_serves_counters_read_elsewhere() -> None:
     series = ContainerSeries("demo", "fio", "fio")
 
@@ -174,8 +183,9 @@ def test_backfilled_past_joins_live_scrapes_so_rate_is_right_from_the_first_quer
     cadvisor_exporter.set_rates("shop", "db-0", "mysql", write_iops=2000, since=300)
     server = prometheus(cadvisor_exporter)
     promql = 'rate(container_fs_writes_total{pod="db-0"}[2m])'
-    (before_any_scrape,) = query(server, promql, time=time.time() - 5)
-    assert float(before_any_scrape["value"][1]) == pytest.approx(2000, rel=0.01)
+    ((_, _, past_end),) = cadvisor_exporter.pasts()
+    (backfilled,) = query(server, promql, time=past_end - 1)
+    assert float(backfilled["value"][1]) == pytest.approx(2000, rel=0.01)
     cadvisor_exporter.wait_for_scrapes(3)
     (after_scrapes,) = query(server, promql)
     assert float(after_scrapes["value"][1]) == pytest.approx(2000, rel=0.05)

@@ -6,6 +6,8 @@ For each size a real Prometheus is preloaded (promtool backfill) with 10 minutes
 history at a 30 s step and queried at the end of that history. Figures per size:
 
 - raw: one metric's instant query (HTTP round trip, answer not parsed), and its JSON size;
+- raw4: the four metrics' instant queries, in parallel as PrometheusSource runs them, unparsed
+  (the raw PromQL cost of one cycle; ``current / raw4`` is what the edge adds);
 - parse / build: ``json.loads`` of that answer, and building the current frame from the
   four parsed answers (what PrometheusSource adds on top of the raw queries);
 - current: ``PrometheusSource.current()`` end to end (four queries, parse, frame);
@@ -20,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -67,6 +70,14 @@ def measure(count: int) -> dict[str, float]:
         query = source.queries["write_iops"]
         raw_query(server.url, query, end)  # warm the page cache and Prometheus' postings
         figures["raw_s"] = median_time(lambda: raw_query(server.url, query, end))
+
+        def raw_all() -> list[bytes]:
+            with ThreadPoolExecutor(len(source.queries)) as pool:
+                return list(
+                    pool.map(lambda q: raw_query(server.url, q, end), source.queries.values())
+                )
+
+        figures["raw4_s"] = median_time(raw_all)
         body = raw_query(server.url, query, end)
         figures["json_mb"] = len(body) / 1e6
         figures["parse_s"] = median_time(lambda: json.loads(body))
@@ -76,6 +87,7 @@ def measure(count: int) -> dict[str, float]:
         }
         figures["build_s"] = median_time(lambda: build_current(answers))
         figures["current_s"] = median_time(lambda: source.current(end))
+        figures["current_per_raw4"] = figures["current_s"] / figures["raw4_s"]
         rows = len(source.current(end))
         if rows != count:
             raise SystemExit(f"expected {count} rows, got {rows}")
@@ -101,10 +113,12 @@ def main(argv: list[str]) -> None:
         ("containers", "{:.0f}"),
         ("backfill_s", "{:.1f}"),
         ("raw_s", "{:.3f}"),
+        ("raw4_s", "{:.3f}"),
         ("json_mb", "{:.1f}"),
         ("parse_s", "{:.3f}"),
         ("build_s", "{:.3f}"),
         ("current_s", "{:.3f}"),
+        ("current_per_raw4", "{:.2f}"),
         ("range_raw_s", "{:.2f}"),
         ("range_json_mb", "{:.1f}"),
         ("history_s", "{:.2f}"),

@@ -320,7 +320,7 @@ class CadvisorExporter:
             for mirror in self._mirrors(series):
                 out.append((mirror, counters))
             if self._pod_level and not series.standalone:
-                pod = replace(series, container="", cid="")
+                pod = replace(series, container="", cid="", image="")
                 pods[pod] = pods.get(pod, Counters()).plus(counters)
         if self._pause:
             pauses = {

@@ -2,6 +2,7 @@
 
 import io
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -114,7 +115,9 @@ def test_noise_series_pod_level_pause_and_other_device() -> None:
     clock = FakeClock()
     with CadvisorExporter(clock=clock, pod_level=True, pause=True, other_device="/dev/sda") as ex:
         ex.set_rates("shop", "web", "app", write_iops=10)
-        ex.set_rates("shop", "web", "sidecar", write_iops=5)
+        sidecar = ex.set_rates("shop", "web", "sidecar", write_iops=5)
+        ex.set_series_rates(replace(sidecar, image="registry.example/proxy:2"), Rates(write_iops=5))
+        ex.remove(sidecar)
         clock.now += 100
         samples = scraped(ex)
     writes = "container_fs_writes_total"

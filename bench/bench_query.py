@@ -14,10 +14,12 @@ history at a 30 s step and queried at the end of that history. Figures per size:
 - history: ``PrometheusSource.history(5m, 30s)`` end to end, and the raw range query of one
   metric for comparison;
 - min_over_time: the raw ``min_over_time((rate query)[5m:30s])`` subquery, the cheaper
-  restart fallback DESIGN.md mentions (a quarter of the JSON; one value per container).
+  restart fallback DESIGN.md mentions (a quarter of the JSON; one value per container);
+- load_avg: the machine's 1-minute load average when the size finished (2 cores, shared).
 """
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -124,10 +126,13 @@ def main(argv: list[str]) -> None:
         ("history_s", "{:.2f}"),
         ("min_over_time_s", "{:.2f}"),
         ("min_over_time_mb", "{:.1f}"),
+        ("load_avg", "{:.1f}"),
     ]
     print(" | ".join(name for name, _ in columns), flush=True)
     for count in sizes:
         figures = measure(count)
+        # Others share this machine; the 1-minute load average says how much.
+        figures["load_avg"] = os.getloadavg()[0]
         print(" | ".join(fmt.format(figures[name]) for name, fmt in columns), flush=True)
 
 

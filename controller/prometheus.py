@@ -17,8 +17,9 @@ up "standalone cAdvisor" series, which carry only the cgroup path (``id``) and `
 (see :mod:`controller.rate_frames` for how their rows are keyed and mapped to pods). Which
 ``id`` is a container's cgroup is decided there, not in PromQL: a regex on ``id`` made each
 query 40% slower at 10k containers, while ``namespace="", name!=""`` is nearly free and
-lets through only the few named cgroups outside pods. (A cAdvisor that sees containers as
-bare cgroups, with an empty ``name``, is not read: it cannot tell a container from a pod.)
+lets through only the few named cgroups outside pods. (A cAdvisor without its container
+runtime integration serves containers with an empty ``name``; those are not read, as
+keeping them would need the costly ``id`` regex.)
 
 The four queries run in parallel (Prometheus evaluates them on all its cores).
 """

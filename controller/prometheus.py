@@ -41,8 +41,11 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from controller.rate_frames import METRICS, build_current, build_history
+from controller.rate_frames import METRICS, build_current, build_history, resolve_standalone
 from iops_limit.durations import format_duration
+
+# resolve_standalone lives with the frames but belongs to this edge's public surface.
+__all__ = ["PrometheusError", "PrometheusSource", "rate_queries", "resolve_standalone"]
 
 log = logging.getLogger(__name__)
 

@@ -93,7 +93,7 @@ class PrometheusServer:
         return self._process is not None and self._process.poll() is None
 
     def config_text(self) -> str:
-        """prometheus.yml: one scrape job per entry of :attr:`jobs`. JSON is valid YAML."""
+        """prometheus.yml: one scrape job per entry of :attr:`jobs`."""
         if not self.jobs:
             return f"global:\n  scrape_interval: {self.scrape_interval}\nscrape_configs: []\n"
         lines = ["global:", f"  scrape_interval: {self.scrape_interval}", "scrape_configs:"]
@@ -137,6 +137,8 @@ class PrometheusServer:
             raise PrometheusServerError(
                 f"promtool backfill of {path} failed ({result.returncode}): {result.stderr[-2000:]}"
             )
+        if path != source:
+            path.unlink()  # the text we wrote; kept above only to debug a failed backfill
 
     def start(self) -> "PrometheusServer":
         """Start and wait until ``/-/ready`` answers; a port taken meanwhile gets a new one."""

@@ -32,6 +32,7 @@ from controller.rule_files import RuleFileError, load_rules
 from controller.rule_model import RuleSet
 from iops_limit import annotations
 from iops_limit.durations import format_duration
+from sandbox.alertmanager import AlertmanagerError
 from sandbox.demo_cgroups import (
     SIMULATED_DEVICE,
     CgroupError,
@@ -48,6 +49,7 @@ from sandbox.demo_record import ContainerRecord, Observation
 from sandbox.demo_results import measurements_of, print_summary, run_report
 from sandbox.demo_table import LiveTable
 from sandbox.demo_workloads import FioLoad, Load, SimulatedLoad, Workload, WorkloadError
+from sandbox.prometheus import PrometheusServerError
 
 log = logging.getLogger("sandbox.demo")
 
@@ -152,7 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted:
         print("\ninterrupted: every process stopped, every cgroup removed", file=sys.stderr)
         return 130
-    except (CgroupError, ProcessError, WorkloadError, RuleFileError) as error:
+    except (
+        CgroupError,
+        ProcessError,
+        WorkloadError,
+        RuleFileError,
+        PrometheusServerError,
+        AlertmanagerError,
+        TimeoutError,
+    ) as error:
         print(f"\ndemo failed: {error}", file=sys.stderr)
         print(f"logs: {options.out / 'logs'}", file=sys.stderr)
         return 1

@@ -15,7 +15,6 @@ from node_writer.cgroup_paths import CgroupPathError
 from node_writer.devices import DeviceError
 from node_writer.node_state import AppliedLimit, applied_limits, reset
 from node_writer.reconciler import describe as describe_limits
-from node_writer.selector import SelectorError, parse_selector
 from node_writer.service import NodeSetup, NodeWriter, resolve_setup
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import KernelFiles, ThrottleError, throttle_for
@@ -42,9 +41,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     try:
         settings = from_args(NodeWriterSettings, args, os.environ if environ is None else environ)
-        parse_selector(settings.exclude_label_selector)
         setup = resolve_setup(settings)
-    except (SettingsError, SelectorError, DeviceError, CgroupPathError) as error:
+    except (SettingsError, DeviceError, CgroupPathError) as error:
         print(f"iops-node-writer: {error}", file=sys.stderr)
         return 2
     if args.command == "run":

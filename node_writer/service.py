@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import kubernetes
 
 from iops_limit.health import HealthServer
+from iops_limit.label_selectors import parse_label_selector
 from node_writer.api import NodeApi
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
 from node_writer.devices import Device, device_exists, resolve_devices
@@ -14,7 +15,6 @@ from node_writer.events import EventQueue
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions
 from node_writer.reconciler import Reconciler
-from node_writer.selector import parse_selector
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import CgroupFiles, KernelFiles, throttle_for
 from node_writer.watcher import PodWatcher
@@ -63,7 +63,7 @@ class NodeWriter:
             throttle=throttle_for(setup.layout.version, files or KernelFiles()),
             exclusions=Exclusions(
                 namespaces=frozenset(settings.exclude_namespaces),
-                selector=parse_selector(settings.exclude_label_selector),
+                selector=parse_label_selector(settings.exclude_label_selector),
                 keywords=settings.exclude_keywords,
             ),
             default_iops=settings.container_iops_limit,

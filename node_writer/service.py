@@ -10,7 +10,7 @@ from iops_limit.health import HealthServer
 from iops_limit.label_selectors import parse_label_selector
 from node_writer.api import NodeApi
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
-from node_writer.devices import Device, device_exists, resolve_devices
+from node_writer.devices import Device, DeviceError, device_exists, resolve_devices
 from node_writer.events import EventQueue
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions
@@ -39,6 +39,43 @@ def resolve_setup(settings: NodeWriterSettings) -> NodeSetup:
         settings.data_mount, settings.devices, settings.mountinfo_path, settings.sys_root
     )
     return NodeSetup(layout, devices)
+
+
+def wait_for_setup(settings: NodeWriterSettings, stopping: threading.Event) -> NodeSetup | None:
+    """Resolve the set-up, waiting while the data disk is missing; None when told to stop.
+
+    A node whose data disk is not mounted yet (or is being replaced) should not crash-loop:
+    the writer says why once, answers /readyz with 503 and the reason, and retries every
+    RESYNC_INTERVAL. A cgroup layout it cannot use is a configuration error and raises.
+    """
+    try:
+        return resolve_setup(settings)
+    except DeviceError as error:
+        log.error("cannot throttle yet: %s; retrying every %gs", error, settings.resync_interval)
+        reason = f"devices missing: {error}"
+    health = None
+    if settings.metrics_port:
+        health = HealthServer(
+            WriterMetrics().registry,
+            lambda: (False, reason),
+            settings.metrics_port,
+            host=settings.metrics_address,
+        )
+        health.start()
+    try:
+        while not stopping.wait(settings.resync_interval):
+            try:
+                setup = resolve_setup(settings)
+            except DeviceError as error:
+                reason = f"devices missing: {error}"
+                log.debug("still waiting for devices: %s", error)
+                continue
+            log.info("devices found: %s", ",".join(str(device) for device in setup.devices))
+            return setup
+        return None
+    finally:
+        if health is not None:
+            health.stop()
 
 
 class NodeWriter:

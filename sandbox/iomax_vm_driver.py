@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from iops_limit.annotations import READ_IOPS, WRITE_IOPS, ContainerLimits
+from iops_limit.label_selectors import parse_label_selector
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
 from node_writer.devices import Device, resolve_devices
 from node_writer.metrics import WriterMetrics
 from node_writer.node_state import applied_limits, reset
 from node_writer.pods import Exclusions, PodView, pod_view
 from node_writer.reconciler import Reconciler, describe
-from node_writer.selector import parse_selector
 from node_writer.throttle import KernelFiles, ThrottleError, V2Throttle
 
 LIMIT = 100
@@ -167,7 +167,7 @@ def make_reconciler(
         layout=layout,
         devices=(device,),
         throttle=throttle,
-        exclusions=Exclusions(frozenset(), parse_selector(""), ()),
+        exclusions=Exclusions(frozenset(), parse_label_selector(""), ()),
         default_iops=0,
         events=events,
         metrics=WriterMetrics(),

@@ -1,12 +1,14 @@
 """How long ``controller.engine.evaluate`` takes for 1k, 10k and 100k containers.
 
 Each container has 10 history steps (30 s apart, the newest 30 s before ``now``) plus the
-current row; the rule set is a realistic one: group selection with excluded namespaces, a pod
-selector and a container regex, a 5m threshold rule, a graded 15m/30m pair that reach past the
-history (so they stay quiet), a per-row limit expression, and the default release for the 1%
-of containers that already carry a limit. About 2% of containers write hard.
+current row; ``--steps 20`` reaches back the default release's 10 minutes, so the release of
+the limited containers is evaluated on history too. The rule set is a realistic one: group
+selection with excluded namespaces, a pod selector and a container regex, a 5m threshold rule,
+a graded 15m/30m pair that reach past the history (so they stay quiet), a per-row limit
+expression, and the default release for the 1% of containers that already carry a limit.
+About 2% of containers write hard.
 
-    python -m bench.bench_engine [--sizes 1000,10000,100000] [--repeat 5]
+    python -m bench.bench_engine [--sizes 1000,10000,100000] [--steps 10] [--repeat 5]
 """
 
 import argparse
@@ -55,11 +57,12 @@ groups:
 """
 
 STEP = 30.0
-STEPS = 10
 NOW = 1_800_000_000.0
 
 
-def frames(n: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def frames(
+    n: int, steps: int = 10, seed: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     random = np.random.default_rng(seed)
     pods = np.arange(n) // 2
     namespace = np.array([f"team-{p % 50}" for p in pods], dtype=object)
@@ -79,15 +82,15 @@ def frames(n: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     }
     keys = {"namespace": namespace, "pod": pod, "container": container}
     current = pd.DataFrame(keys | {"node": "node-1"} | rates | {"labels": labels})
-    jitter = [random.uniform(0.9, 1.1, n) for _ in range(STEPS)]
+    jitter = [random.uniform(0.9, 1.1, n) for _ in range(steps)]
     history = pd.concat(
         [
             pd.DataFrame(
-                {"time": NOW - STEP * (STEPS - step)}
+                {"time": NOW - STEP * (steps - step)}
                 | keys
                 | {name: values * jitter[step] for name, values in rates.items()}
             )
-            for step in range(STEPS)
+            for step in range(steps)
         ],
         ignore_index=True,
     )
@@ -122,6 +125,7 @@ def rule_set() -> RuleSet:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--steps", type=int, default=10, help="history steps per container")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     rules = rule_set()
@@ -130,7 +134,7 @@ def main() -> None:
         f"{'containers':>10} {'history rows':>12} {'median s':>9} {'min s':>7} {'µs/container':>12}"
     )
     for n in (int(size) for size in args.sizes.split(",")):
-        current, history, applied = frames(n)
+        current, history, applied = frames(n, args.steps)
         timings = []
         for _ in range(args.repeat):
             start = time.perf_counter()

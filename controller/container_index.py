@@ -69,7 +69,9 @@ class PodLabels:
 class ContainerIndex:
     """The containers of the current frame, in its row order; keys must be unique."""
 
-    def __init__(self, namespace: Objects, pod: Objects, container: Objects) -> None:
+    def __init__(
+        self, namespace: Objects, pod: Objects, container: Objects, frame: str = "current"
+    ) -> None:
         self._levels: list[pd.Index] = []
         codes = []
         self.columns: list[Level] = []
@@ -77,7 +79,7 @@ class ContainerIndex:
             level_codes, uniques = pd.factorize(values)
             if len(level_codes) and level_codes.min() < 0:
                 row = int(np.flatnonzero(level_codes < 0)[0])
-                raise EngineInputError(f"current frame: missing key column at row {row}")
+                raise EngineInputError(f"{frame} frame: missing key column at row {row}")
             self._levels.append(pd.Index(uniques, dtype=object))
             codes.append(level_codes.astype(np.int64))
             self.columns.append(Level(codes[-1], np.asarray(uniques, dtype=object)))
@@ -87,7 +89,7 @@ class ContainerIndex:
         if not self._index.is_unique:
             first = int(np.flatnonzero(self._index.duplicated())[0])
             raise EngineInputError(
-                f"current frame: container {namespace[first]}/{pod[first]}/{container[first]} "
+                f"{frame} frame: container {namespace[first]}/{pod[first]}/{container[first]} "
                 "appears more than once"
             )
 
@@ -108,7 +110,7 @@ class ContainerIndex:
         if not len(namespace) or not len(self._index):
             return np.full(len(namespace), -1, dtype=np.intp)
         codes = [
-            level.get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+            level.get_indexer(pd.Index(values, dtype=object, copy=False)).astype(np.int64)
             for level, values in zip(self._levels, (namespace, pod, container), strict=True)
         ]
         missing = (codes[0] < 0) | (codes[1] < 0) | (codes[2] < 0)

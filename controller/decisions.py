@@ -32,6 +32,8 @@ Floats = npt.NDArray[np.float64]
 Strings = npt.NDArray[np.object_]
 Indices = npt.NDArray[np.int64]
 
+_STRING_COLUMNS = (*KEY_COLUMNS, "node", "action", "group", "rule", "severity", "summary", "reason")
+
 BY_PERSON = "set by a person: the controller leaves it alone"
 FAIL_STATIC = "no current IO data for the container: limit kept (fail static)"
 
@@ -82,6 +84,8 @@ class RuleMatches:
 
 
 class Decisions:
+    """The decision columns, filled in by rules, then releases, then the cap (in that order)."""
+
     def __init__(
         self,
         rules: RuleSet,
@@ -110,7 +114,7 @@ class Decisions:
         self._hold_ok = ~(self._age < options.min_hold)
         self._in_current = in_current
         self._decider = matches.decider()
-        self._decide_by_rules()
+        self._release_candidates = np.zeros(n, dtype=np.bool_)
 
     def _rate(self, name: str) -> Floats:
         return self._columns.numbers(name)
@@ -141,7 +145,8 @@ class Decisions:
                 text[won] = np.where(text[won] == "", piece, text[won] + "; " + piece)
         return text
 
-    def _decide_by_rules(self) -> None:
+    def decide_by_rules(self) -> None:
+        """New limits, tightened limits, and limits kept as they are (not yet released)."""
         applied, matches = self._applied, self._matches
         has_proposal = self._decider >= 0
         managed = applied.present & ~applied.by_person
@@ -256,7 +261,8 @@ class Decisions:
     def cap_new_limits(self, pod_codes: Indices, selected: Mask) -> None:
         """Hold back new limits beyond the blast-radius cap, most demanding pods first."""
         new = self.action == "apply"
-        already = np.isin(pod_codes, pod_codes[self._applied.present])
+        managed = self._applied.present & ~self._applied.by_person
+        already = np.isin(pod_codes, pod_codes[managed])
         new &= ~already
         if not new.any():
             return
@@ -307,5 +313,6 @@ class Decisions:
         data["reason"] = self.reason
         for name in RATE_COLUMNS:
             data[name] = self._columns.column(name)
-        # pandas infers the str dtype for these object arrays of strings.
-        return pd.DataFrame(data, columns=list(DECISION_COLUMNS))
+        frame = pd.DataFrame(data, columns=list(DECISION_COLUMNS))
+        # pandas infers the str dtype from non-empty arrays of strings, not from empty ones.
+        return frame if len(frame) else frame.astype(dict.fromkeys(_STRING_COLUMNS, "str"))

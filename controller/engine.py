@@ -28,11 +28,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from controller.container_index import ContainerIndex, EngineInputError, key_arrays
+from controller.container_index import (
+    ContainerIndex,
+    EngineInputError,
+    Objects,
+    Positions,
+    key_arrays,
+)
 from controller.decisions import Decisions, RuleMatches
+from controller.expressions import Array
 from controller.frames import (
     APPLIED_COLUMNS,
     IOPS_DIRECTIONS,
+    KEY_COLUMNS,
     LABELS_COLUMN,
     LIMIT_COLUMNS,
     RATE_COLUMNS,
@@ -83,6 +91,7 @@ def evaluate(  # noqa: PLR0917
         options=options,
         now=now,
     )
+    decisions.decide_by_rules()
     decisions.decide_releases(history_view)
     decisions.cap_new_limits(state.pod_codes, matches.selected)
     return decisions.frame()
@@ -101,6 +110,8 @@ class AppliedState:
 
 @dataclass(frozen=True)
 class _State:
+    """The containers under evaluation: the current frame's rows, then applied-only rows."""
+
     columns: ColumnsByName
     in_current: Mask
     applied: AppliedState
@@ -111,70 +122,71 @@ class _State:
     @staticmethod
     def build(current: pd.DataFrame, applied: pd.DataFrame) -> "_State":
         _require(current, RATE_COLUMNS, "current")
-        namespace, pod, container = key_arrays(current, "current")
-        index = ContainerIndex(namespace, pod, container)
-        if len(applied):
-            _require(applied, APPLIED_COLUMNS, "applied")
-            a_namespace, a_pod, a_container = key_arrays(applied, "applied")
-            at = index.positions(a_namespace, a_pod, a_container)
-        else:
-            a_namespace = a_pod = a_container = np.zeros(0, dtype=object)
-            at = np.zeros(0, dtype=np.intp)
+        keys = key_arrays(current, "current")
+        index = ContainerIndex(*keys)
+        n_current = len(current)
+        applied_keys, at = _applied_positions(applied, index)
         # Containers with an applied limit but no current data are appended after the rest.
         gone = np.flatnonzero(at < 0)
-        n_current = len(current)
         at[gone] = n_current + np.arange(len(gone))
         n = n_current + len(gone)
-
-        def strings(
-            values: npt.NDArray[np.object_], extra: npt.NDArray[np.object_]
-        ) -> npt.NDArray[np.object_]:
-            return np.concatenate([values, extra]).astype(object)
-
-        node = (
-            current["node"].fillna("").to_numpy(dtype=object)
-            if "node" in current
-            else np.full(n_current, "", dtype=object)
-        )
+        blank = np.full(len(gone), "", dtype=object)
+        columns: dict[str, Array] = {
+            name: np.concatenate([values, extra[gone]])
+            for name, values, extra in zip(KEY_COLUMNS, keys, applied_keys, strict=True)
+        }
+        node = current["node"].fillna("") if "node" in current else pd.Series([""] * n_current)
+        columns["node"] = np.concatenate([node.to_numpy(dtype=object), blank])
         labels = (
             current[LABELS_COLUMN].to_numpy(dtype=object)
             if LABELS_COLUMN in current
             else np.full(n_current, None, dtype=object)
         )
-        columns: dict[str, npt.NDArray[np.generic]] = {
-            "namespace": strings(namespace, a_namespace[gone]),
-            "pod": strings(pod, a_pod[gone]),
-            "container": strings(container, a_container[gone]),
-            "node": strings(node, np.full(len(gone), "", dtype=object)),
-            LABELS_COLUMN: strings(labels, np.full(len(gone), None, dtype=object)),
-        }
+        columns[LABELS_COLUMN] = np.concatenate([labels, np.full(len(gone), None, dtype=object)])
         for name in RATE_COLUMNS:
             rates = current[name].to_numpy(dtype=np.float64, na_value=np.nan)
             columns[name] = np.concatenate([rates, np.full(len(gone), np.nan)])
         for name in LIMIT_COLUMNS:
-            values = np.full(n, np.nan)
+            limits = np.full(n, np.nan)
             if len(applied):
-                values[at] = applied[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            columns[name] = values
-        group = np.full(n, "", dtype=object)
-        rule = np.full(n, "", dtype=object)
-        changed = np.full(n, np.nan)
-        present = np.zeros(n, dtype=np.bool_)
-        if len(applied):
-            group[at] = applied["group"].fillna("").to_numpy(dtype=object)
-            rule[at] = applied["rule"].fillna("").to_numpy(dtype=object)
-            changed[at] = applied["changed"].to_numpy(dtype=np.float64, na_value=np.nan)
-            present[at] = True
-        by_person = present & (group == "") & (rule == "")
+                limits[at] = applied[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            columns[name] = limits
         pod_codes = np.concatenate([index.pod_codes, -1 - np.arange(len(gone), dtype=np.int64)])
         return _State(
-            ColumnsByName(columns, n),  # type: ignore[arg-type]
+            ColumnsByName(columns, n),
             np.arange(n) < n_current,
-            AppliedState(present, by_person, group, rule, changed),
+            _applied_state(applied, at, n),
             index,
             n_current,
             pod_codes,
         )
+
+
+def _applied_positions(
+    applied: pd.DataFrame, index: ContainerIndex
+) -> tuple[tuple[Objects, Objects, Objects], Positions]:
+    """The applied frame's keys and each row's position in the current frame (-1: absent)."""
+    if not len(applied):
+        empty = np.zeros(0, dtype=object)
+        return (empty, empty, empty), np.zeros(0, dtype=np.intp)
+    _require(applied, APPLIED_COLUMNS, "applied")
+    keys = key_arrays(applied, "applied")
+    ContainerIndex(*keys, frame="applied")  # rejects a container limited twice
+    return keys, index.positions(*keys)
+
+
+def _applied_state(applied: pd.DataFrame, at: Positions, n: int) -> AppliedState:
+    group = np.full(n, "", dtype=object)
+    rule = np.full(n, "", dtype=object)
+    changed = np.full(n, np.nan)
+    present = np.zeros(n, dtype=np.bool_)
+    if len(applied):
+        group[at] = applied["group"].fillna("").to_numpy(dtype=object)
+        rule[at] = applied["rule"].fillna("").to_numpy(dtype=object)
+        changed[at] = applied["changed"].to_numpy(dtype=np.float64, na_value=np.nan)
+        present[at] = True
+    by_person = present & (group == "") & (rule == "")
+    return AppliedState(present, by_person, group, rule, changed)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -17,7 +17,6 @@ EXPRESSION_COLUMNS = (*STRING_COLUMNS, *NUMBER_COLUMNS)
 
 # Optional columns of the current frame.
 LABELS_COLUMN = "labels"
-UID_COLUMN = "uid"
 TIME_COLUMN = "time"
 
 APPLIED_COLUMNS = (*KEY_COLUMNS, *LIMIT_COLUMNS, "group", "rule", "since", "changed")

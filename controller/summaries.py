@@ -4,6 +4,7 @@ Placeholders must name a frame column and may carry a format spec; nothing else 
 attribute or index lookups, no positional ``{}``), so a template cannot reach Python objects.
 """
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ import numpy.typing as npt
 from controller.frames import EXPRESSION_COLUMNS, NUMBER_COLUMNS
 
 Strings = npt.NDArray[np.object_]
+# A format spec like {pod:999999999} would build a gigabyte string per row.
+MAX_WIDTH = 64
 
 
 class TemplateError(ValueError):
@@ -66,6 +69,10 @@ def parse_summary(text: str) -> SummaryTemplate:
             )
         if conversion is not None or "{" in (spec or ""):
             raise TemplateError(f"placeholder {{{field}}}: only a plain format spec is allowed")
+        if any(int(number) > MAX_WIDTH for number in re.findall(r"\d+", spec or "")):
+            raise TemplateError(
+                f"placeholder {{{field}:{spec}}}: width and precision are at most {MAX_WIDTH}"
+            )
         sample: object = 1.5 if field in NUMBER_COLUMNS else "text"
         try:
             format(sample, spec or "")

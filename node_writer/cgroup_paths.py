@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+_POD_DIR = re.compile(r"(?:kubepods-(?:burstable-|besteffort-)?)?pod([0-9a-f_-]{36})(?:\.slice)?")
 QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
 # containerStatuses[].containerID scheme -> systemd scope prefix of that runtime.
 RUNTIME_SCOPE_PREFIX = {"containerd": "cri-containerd", "cri-o": "crio", "docker": "docker"}
@@ -64,6 +65,8 @@ class CgroupLayout:
             raise CgroupPathError(f"refusing container ID {raw_id[:80]!r}: not 64 hex digits")
         if self.driver == "systemd":
             leaf = f"{RUNTIME_SCOPE_PREFIX[runtime]}-{raw_id}.scope"
+        elif runtime == "cri-o":
+            leaf = f"crio-{raw_id}"  # CRI-O prefixes its cgroupfs directories too
         else:
             leaf = raw_id
         return self._inside(os.path.join(self.pod_dir(uid, qos), leaf))
@@ -108,10 +111,18 @@ def detect_layout(root: str, version: str = "auto", driver: str = "auto") -> Cgr
     return CgroupLayout(root, version, driver)
 
 
+def pod_uid_from_dir(name: str) -> str | None:
+    """The pod UID of a pod cgroup directory name (either driver), None for other directories."""
+    match = _POD_DIR.fullmatch(name)
+    if match is None:
+        return None
+    uid = match.group(1).replace("_", "-")
+    return uid if _UID.fullmatch(uid) else None
+
+
 def container_id_from_dir(name: str) -> str | None:
     """The raw container ID of a container cgroup directory name, None for other directories."""
-    if name.endswith(".scope"):
-        prefix, _, name = name.removesuffix(".scope").rpartition("-")
-        if prefix not in RUNTIME_SCOPE_PREFIX.values():
-            return None  # e.g. CRI-O's crio-conmon-<id>.scope, the monitor, not the container
+    prefix, _, name = name.removesuffix(".scope").rpartition("-")
+    if prefix and prefix not in RUNTIME_SCOPE_PREFIX.values():
+        return None  # e.g. CRI-O's crio-conmon-<id>.scope, the monitor, not the container
     return name if _CONTAINER_ID.fullmatch(name) else None

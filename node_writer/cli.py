@@ -89,9 +89,9 @@ def _run(settings: NodeWriterSettings, setup: NodeSetup) -> int:
 
 def _print(rows: list[AppliedLimit]) -> None:
     out = sys.stdout
-    out.write(f"{'CONTAINER ID':<14} {'DEVICE':<8} {'LIMITS':<40} CGROUP\n")
+    out.write(f"{'POD UID':<37} {'CONTAINER ID':<14} {'DEVICE':<8} {'LIMITS':<40} CGROUP\n")
     for row in rows:
         out.write(
-            f"{row.container_id[:12]:<14} {row.device!s:<8} "
+            f"{row.pod_uid:<37} {row.container_id[:12]:<14} {row.device!s:<8} "
             f"{describe_limits(row.limits):<40} {row.cgroup}\n"
         )

@@ -32,7 +32,11 @@ class EventQueue:
     def stop(self, timeout: float = 10) -> None:
         """Post what is queued (within ``timeout``), then stop."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                log.warning("events still queued at shutdown were not posted")
+                return
             self._thread.join(timeout)
 
     def _run(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from iops_limit.annotations import ContainerLimits
-from node_writer.cgroup_paths import CgroupLayout, container_id_from_dir
+from node_writer.cgroup_paths import CgroupLayout, container_id_from_dir, pod_uid_from_dir
 from node_writer.devices import Device
 from node_writer.throttle import CgroupGone, Throttle
 
@@ -17,6 +17,7 @@ from node_writer.throttle import CgroupGone, Throttle
 @dataclass(frozen=True)
 class AppliedLimit:
     cgroup: str
+    pod_uid: str
     container_id: str
     device: Device
     limits: ContainerLimits
@@ -44,7 +45,8 @@ def applied_limits(layout: CgroupLayout, throttle: Throttle) -> list[AppliedLimi
             continue
         for device, values in sorted(limits.items()):
             if not values.is_unlimited():
-                found.append(AppliedLimit(cgroup, raw_id, device, values))
+                uid = pod_uid_from_dir(os.path.basename(os.path.dirname(cgroup))) or "-"
+                found.append(AppliedLimit(cgroup, uid, raw_id, device, values))
     return found
 
 

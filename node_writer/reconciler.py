@@ -19,7 +19,7 @@ from iops_limit.annotations import ContainerLimits, InvalidLimit, is_annotated, 
 from node_writer.cgroup_paths import CgroupLayout, CgroupPathError
 from node_writer.devices import Device
 from node_writer.metrics import WriterMetrics
-from node_writer.pods import ContainerView, Exclusions, PodView
+from node_writer.pods import Exclusions, PodView
 from node_writer.throttle import CgroupGone, Throttle, ThrottleError
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class Reconciler:
             wanted = limits[container.name]
             if not is_annotated(pod.annotations, container.name):
                 wanted = self._default
-            wrote |= self._apply(state, container, wanted)
+            wrote |= self._apply(state, container.name, container.container_id, wanted)
         return wrote
 
     def _desired(self, state: _PodState) -> dict[str, ContainerLimits] | None:
@@ -146,41 +146,42 @@ class Reconciler:
                 self._events(pod, INVALID, message, True)
         return state.good
 
-    def _apply(self, state: _PodState, container: ContainerView, wanted: ContainerLimits) -> bool:
+    def _apply(
+        self, state: _PodState, container: str, container_id: str, wanted: ContainerLimits
+    ) -> bool:
         pod = state.pod
-        assert container.container_id is not None
         try:
-            cgroup = self._layout.container_dir(pod.uid, pod.qos, container.container_id)
+            cgroup = self._layout.container_dir(pod.uid, pod.qos, container_id)
             if not os.path.isdir(cgroup):
                 # Not created yet, or already gone: the next pod update or resync catches up.
-                log.debug("%s %s: no cgroup at %s yet", pod.key, container.name, cgroup)
+                log.debug("%s %s: no cgroup at %s yet", pod.key, container, cgroup)
                 return False
             changed = {
                 device: self._throttle.apply(cgroup, device, wanted) for device in self._devices
             }
         except CgroupGone as error:
-            log.debug("%s %s: %s", pod.key, container.name, error)
+            log.debug("%s %s: %s", pod.key, container, error)
             return False
         except (CgroupPathError, ThrottleError) as error:
             self._metrics.writes.labels("failed").inc()
-            message = f"container {container.name}: {error}"
-            if state.failures.get(container.name) != message:
-                state.failures[container.name] = message
+            message = f"container {container}: {error}"
+            if state.failures.get(container) != message:
+                state.failures[container] = message
                 log.error("%s: %s", pod.key, message)
                 self._events(pod, FAILED, message, True)
             return False
-        state.failures.pop(container.name, None)
-        self._metrics.record_limits(pod.namespace, pod.name, container.name, wanted)
+        state.failures.pop(container, None)
+        self._metrics.record_limits(pod.namespace, pod.name, container, wanted)
         if not any(changed.values()):
             self._metrics.writes.labels("unchanged").inc()
             return False
         self._metrics.writes.labels("written").inc()
         devices = ",".join(str(device) for device in self._devices)
         if wanted.is_unlimited():
-            message = f"container {container.name}: limits cleared on {devices}"
+            message = f"container {container}: limits cleared on {devices}"
             reason = CLEARED
         else:
-            message = f"container {container.name}: {describe(wanted)} on {devices}"
+            message = f"container {container}: {describe(wanted)} on {devices}"
             reason = APPLIED
         log.info("%s: %s", pod.key, message)
         self._events(pod, reason, message, False)

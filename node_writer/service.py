@@ -124,4 +124,7 @@ class NodeWriter:
 
     def _resync_loop(self) -> None:
         while not self._stopping.wait(self.settings.resync_interval):
-            self.reconciler.resync()
+            try:
+                self.reconciler.resync()
+            except Exception:  # a bug must not end the resync loop
+                log.exception("resync failed")

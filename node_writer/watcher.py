@@ -72,7 +72,9 @@ class PodWatcher:
                 log.info("pod watch expired (410 Gone): relisting")
                 self._metrics.watch_restarts.labels("expired").inc()
                 resource_version = None
-            except kube.KubeError as error:
+            except Exception as error:  # a bug must not end the watch; the writer stays useful
+                if not isinstance(error, kube.KubeError):
+                    log.exception("pod watch crashed")
                 self._connected.clear()
                 self._metrics.watch_restarts.labels("unavailable").inc()
                 delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets

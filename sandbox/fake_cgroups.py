@@ -11,7 +11,7 @@ import os
 import re
 import threading
 
-from node_writer.cgroup_paths import RUNTIME_SCOPE_PREFIX, CgroupLayout
+from node_writer.cgroup_paths import CgroupLayout
 
 V1_THROTTLE_FILES = tuple(
     f"blkio.throttle.{name}_device" for name in ("read_iops", "write_iops", "read_bps", "write_bps")
@@ -110,12 +110,6 @@ def add_container(
             directory = os.path.dirname(directory)
             _touch(os.path.join(directory, "cgroup.subtree_control"), "io\n" if io_enabled else "")
     return path
-
-
-def container_id(runtime: str, raw_id: str) -> str:
-    """The ``containerID`` string a pod status carries, e.g. ``containerd://<64 hex>``."""
-    assert runtime in RUNTIME_SCOPE_PREFIX
-    return f"{runtime}://{raw_id}"
 
 
 def _touch(path: str, content: str) -> None:

@@ -15,6 +15,7 @@ change pods through the API itself (POST / PUT / PATCH), e.g. with ``make_pod``'
 """
 
 import argparse
+import copy
 import signal
 import sys
 import threading
@@ -26,6 +27,7 @@ from typing import Self
 import kubernetes
 import yaml
 
+from sandbox.fake_kube_errors import StatusError
 from sandbox.fake_kube_faults import Faults, RequestLog, RequestRecord
 from sandbox.fake_kube_http import ApiServer
 from sandbox.fake_kube_objects import (
@@ -38,6 +40,8 @@ from sandbox.fake_kube_store import EVENTS, LEASES, NODES, PODS, Object, Store
 
 LOOPBACK = "127.0.0.1"
 
+__all__ = ["FakeKube", "PodsFileError", "RequestRecord", "StatusError", "load_pods_file"]
+
 
 class FakeKube:
     """The fake API server on ``127.0.0.1:port`` (0: a free port), served from a thread.
@@ -45,6 +49,10 @@ class FakeKube:
     ``bookmark_interval``: an idle watch that allows bookmarks gets one this often (seconds).
     ``max_watch_seconds``: how long a watch without ``timeoutSeconds`` lasts.
     ``history_limit``: changes kept for watches; older resourceVersions answer 410.
+
+    The test-side methods change the cluster as the API would, raising
+    :class:`~sandbox.fake_kube_errors.StatusError` (``.code`` 404, 409, 422...) where the API
+    would refuse, and every change is seen by watches.
     """
 
     def __init__(
@@ -66,8 +74,9 @@ class FakeKube:
             bookmark_interval=bookmark_interval,
             max_watch_seconds=max_watch_seconds,
         )
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-kube", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="fake-kube", daemon=True
         )
 
     # -- life cycle -------------------------------------------------------------------------
@@ -144,6 +153,7 @@ class FakeKube:
         qos: str = "Burstable",
         container_ids: Mapping[str, str] | None = None,
         uid: str | None = None,
+        phase: str = "Running",
     ) -> Object:
         """A realistic running pod (see :func:`sandbox.fake_kube_objects.make_pod`); it is not
         stored until passed to :meth:`add_pod`."""
@@ -157,6 +167,7 @@ class FakeKube:
             qos=qos,
             container_ids=container_ids,
             uid=uid,
+            phase=phase,
         )
 
     def add_pod(self, pod: Object) -> Object:
@@ -170,7 +181,8 @@ class FakeKube:
         namespace, name = metadata.get("namespace", "default"), metadata["name"]
 
         def replace(_old: Object) -> Object:
-            new = dict(pod, metadata=dict(metadata, namespace=namespace))
+            new = copy.deepcopy(pod)  # the caller keeps its dict to change again
+            new["metadata"]["namespace"] = namespace
             new["metadata"].pop("resourceVersion", None)
             return new
 
@@ -265,12 +277,16 @@ def load_pods_file(path: Path) -> list[Object]:
     return pods
 
 
-def _seed(kube: FakeKube, pods: list[Object]) -> None:
+def _seed(kube: FakeKube, pods: list[Object], path: Path) -> None:
+    """Store the pods, and the nodes they run on; the API's refusals name the pod."""
     nodes = {str(pod.get("spec", {}).get("nodeName") or "") for pod in pods} - {""}
     for node in sorted(nodes):
         kube.add_node(node)
-    for pod in pods:
-        kube.add_pod(pod)
+    for index, pod in enumerate(pods):
+        try:
+            kube.add_pod(pod)
+        except StatusError as error:
+            raise PodsFileError(f"{path}: pod #{index + 1}: {error.message}") from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,11 +295,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig to write")
     parser.add_argument("--pods", type=Path, help="YAML/JSON pods to start with")
     args = parser.parse_args(argv)
-    try:
-        pods = load_pods_file(args.pods) if args.pods else []
-    except PodsFileError as error:
-        print(f"fake_kube: {error}", file=sys.stderr)
-        return 2
     stopping = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -291,11 +302,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with FakeKube(args.port) as kube:
-        _seed(kube, pods)
-        kube.write_kubeconfig(args.kubeconfig)
-        print(kube.url, flush=True)
-        stopping.wait()
+    try:
+        pods = load_pods_file(args.pods) if args.pods else []
+        with FakeKube(args.port) as kube:
+            _seed(kube, pods, args.pods)
+            kube.write_kubeconfig(args.kubeconfig)
+            print(kube.url, flush=True)
+            stopping.wait()
+    except PodsFileError as error:
+        print(f"fake_kube: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"fake_kube: cannot serve on {LOOPBACK}:{args.port}: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

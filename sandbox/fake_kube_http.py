@@ -7,8 +7,6 @@ Watches stream JSON lines over chunked transfer encoding until ``timeoutSeconds`
 compacted resourceVersion gets an ERROR event carrying a 410 Status, as on the real server.
 """
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -20,15 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox.fake_kube_errors import StatusError
 from sandbox.fake_kube_faults import Faults, RequestLog, RequestRecord
 from sandbox.fake_kube_patch import apply_patch
-from sandbox.fake_kube_selectors import field_selector, label_selector
+from sandbox.fake_kube_queries import event_for, list_page, number, selection
 from sandbox.fake_kube_store import (
     RESOURCES,
-    Change,
     Object,
     ResourceType,
     Store,
@@ -39,7 +36,9 @@ log = logging.getLogger(__name__)
 
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
+    # The status subresource is served as the whole object (see README: what it simplifies).
+    r"(?:/(?P<subresource>status))?$"
 )
 VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-iops-limiter-fake"}
 
@@ -58,6 +57,8 @@ class ApiServer(ThreadingHTTPServer):
     """Holds what request handlers share, and every open connection so stopping can cut them."""
 
     daemon_threads = True
+    # Many clients (watchers, writers, benchmarks) connect at once on a loaded machine.
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -101,6 +102,9 @@ def _cut(connection: socket.socket) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms a request).
+    disable_nagle_algorithm = True
     server: ApiServer
 
     def setup(self) -> None:
@@ -134,8 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
+        length_text = self.headers.get("Content-Length") or "0"
+        if not length_text.isdigit():
+            self.close_connection = True  # the body's end is unknown: the stream is unusable
+            self._send_json(400, StatusError(400, f"bad Content-Length {length_text!r}").status())
+            return
+        raw_body = self.rfile.read(int(length_text))
 
         def record(status: int) -> None:
             self.server.requests.add(RequestRecord(method, url.path, query, status))
@@ -153,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = self._route(method, url.path, query, raw_body)
         except StatusError as error:
             status, payload = error.code, error.status()
+        except Exception as error:  # a bug here: answer like the real server, keep serving
+            log.exception("fake API failed on %s %s", method, self.path)
+            status, payload = 500, StatusError(500, f"{type(error).__name__}: {error}").status()
         record(status)
         try:
             self._send_json(status, payload)
@@ -167,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         resource, namespace, name = _resolve(path)
         store = self.server.store
         if name is None and method == "GET":
-            return 200, _list(store, resource, namespace, query)
+            return 200, list_page(store, resource, namespace, query)
         if name is None and method == "POST":
             return 201, store.create(resource, namespace, _object_body(raw_body))
         if name is not None and method in ("GET", "PUT", "PATCH", "DELETE"):
@@ -199,8 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         resource, namespace, name = _resolve(path)
         if name is not None:
             raise StatusError(405, "watch a collection, with a metadata.name field selector")
-        matches = _selection(resource, query)
-        timeout = _number(query, "timeoutSeconds", self.server.max_watch_seconds)
+        matches = selection(resource, query)
+        timeout = number(query, "timeoutSeconds", self.server.max_watch_seconds)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         since = query.get("resourceVersion", "")
         if since and not since.isdigit():
@@ -242,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_event("ERROR", error.status())
                 return
             for change in changes:
-                event = _event_for(change, scope.namespace, scope.matches)
+                event = event_for(change, scope.namespace, scope.matches)
                 if event:
                     self._send_event(*event)
             if changes:
@@ -274,88 +285,15 @@ def _resolve(path: str) -> tuple[ResourceType, str | None, str | None]:
         resource = RESOURCES.get(f"{api_version}/{match['plural']}")
     if match is None or resource is None:
         raise StatusError(404, f"the server could not find the requested resource ({path})")
-    namespace, name = match["namespace"], match["name"]
+    namespace = unquote(match["namespace"]) if match["namespace"] else None
+    name = unquote(match["name"]) if match["name"] else None
     if namespace and not resource.namespaced:
         raise StatusError(404, f"{resource.plural} are not namespaced ({path})")
-    if name and resource.namespaced and not namespace:
+    if (name and resource.namespaced and not namespace) or (
+        match["subresource"] and resource.kind != "Pod"
+    ):
         raise StatusError(404, f"the server could not find the requested resource ({path})")
     return resource, namespace, name
-
-
-def _selection(resource: ResourceType, query: dict[str, str]) -> Callable[[Object], bool]:
-    by_label = label_selector(query.get("labelSelector"))
-    by_field = field_selector(query.get("fieldSelector"), resource.field_labels)
-    return lambda obj: by_label(obj) and by_field(obj)
-
-
-def _number(query: dict[str, str], key: str, default: float) -> float:
-    text = query.get(key)
-    if text is None:
-        return default
-    if not text.isdigit():
-        raise StatusError(400, f"{key} must be a whole number, got {text!r}")
-    return float(text)
-
-
-def _event_for(
-    change: Change, namespace: str | None, matches: Callable[[Object], bool]
-) -> tuple[str, Object] | None:
-    """What a watch with this namespace and selection sees of a change: an object that
-    starts or stops matching is ADDED or DELETED for it, as on the real server."""
-    if namespace and change.new["metadata"].get("namespace") != namespace:
-        return None
-    was = change.old is not None and change.type != "ADDED" and matches(change.old)
-    now = matches(change.new)
-    if change.type == "DELETED":
-        return ("DELETED", change.new) if now else None
-    if was and now:
-        return "MODIFIED", change.new
-    if now:
-        return "ADDED", change.new
-    if was:
-        return "DELETED", change.new
-    return None
-
-
-def _list(
-    store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str]
-) -> Object:
-    items, revision = store.select(resource, namespace, _selection(resource, query))
-    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
-    token = query.get("continue")
-    if token:
-        revision, after = _read_continue(token)
-        if revision < store.oldest:
-            raise StatusError(410, "The provided continue parameter is too old", reason="Expired")
-        items = [obj for obj in items if _position(obj) > after]
-        metadata["resourceVersion"] = str(revision)
-    limit = int(_number(query, "limit", 0))
-    if limit and len(items) > limit:
-        metadata["remainingItemCount"] = len(items) - limit
-        items = items[:limit]
-        metadata["continue"] = _write_continue(revision, _position(items[-1]))
-    return {
-        "kind": f"{resource.kind}List",
-        "apiVersion": resource.api_version,
-        "metadata": metadata,
-        "items": items,
-    }
-
-
-def _position(obj: Object) -> tuple[str, str]:
-    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
-
-
-def _write_continue(revision: int, after: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps([revision, *after]).encode()).decode()
-
-
-def _read_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        revision, namespace, name = json.loads(base64.urlsafe_b64decode(token))
-        return int(revision), (str(namespace), str(name))
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise StatusError(400, f"invalid continue token {token!r}") from error
 
 
 def _json_body(raw_body: bytes) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from sandbox.fake_kube_store import now_rfc3339
 
 QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
+PHASES = ("Pending", "Running", "Succeeded", "Failed")
 DEFAULT_CONTAINERS: tuple[Mapping[str, str], ...] = ({"name": "app", "image": "busybox:1.36"},)
 
 
@@ -40,15 +41,20 @@ def make_pod(
     qos: str = "Burstable",
     container_ids: Mapping[str, str] | None = None,
     uid: str | None = None,
+    phase: str = "Running",
 ) -> dict[str, Any]:
-    """A running pod scheduled on ``node``.
+    """A pod scheduled on ``node``, as the kubelet reports it in ``phase``.
 
     ``containers`` are ``{"name", "image"}``; ``container_ids`` maps a container name to its
     ID (``containerd://<hex>`` or bare hex); containers not named there get a fresh one.
     ``qos`` is the pod's ``status.qosClass``, with matching resources on every container.
+    A ``Pending`` pod's containers are still being created: waiting, with no containerID yet.
+    ``Succeeded`` and ``Failed`` pods' containers have terminated (exit code 0 and 1).
     """
     if qos not in QOS_CLASSES:
         raise ValueError(f"qos {qos!r} is not one of {', '.join(QOS_CLASSES)}")
+    if phase not in PHASES:
+        raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}")
     ids = {name: _full_container_id(cid) for name, cid in (container_ids or {}).items()}
     unknown = set(ids) - {container["name"] for container in containers}
     if unknown:
@@ -64,27 +70,17 @@ def make_pod(
         for container in containers
     ]
     statuses = [
-        {
-            "name": container["name"],
-            "image": container["image"],
-            "imageID": f"docker.io/library/{container['image']}@sha256:{secrets.token_hex(32)}",
-            "containerID": ids.get(container["name"]) or new_container_id(),
-            "ready": True,
-            "started": True,
-            "restartCount": 0,
-            "state": {"running": {"startedAt": started}},
-        }
+        _container_status(container, ids.get(container["name"]), phase, started)
         for container in containers
     ]
-    return {
+    running = phase == "Running"
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": name,
             "namespace": namespace,
             "uid": uid or str(uuid.uuid4()),
-            "labels": dict(labels or {}),
-            "annotations": dict(annotations or {}),
             "creationTimestamp": started,
         },
         "spec": {
@@ -95,27 +91,75 @@ def make_pod(
             "serviceAccountName": "default",
         },
         "status": {
-            "phase": "Running",
+            "phase": phase,
             "qosClass": qos,
             "hostIP": "10.0.0.10",
             "podIP": f"10.244.0.{secrets.randbelow(250) + 2}",
             "startTime": started,
             "conditions": [
+                {"type": kind, "status": str(running), "lastTransitionTime": started}
+                for kind in ("Ready", "ContainersReady")
+            ]
+            + [
                 {"type": kind, "status": "True", "lastTransitionTime": started}
-                for kind in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+                for kind in ("Initialized", "PodScheduled")
             ],
             "containerStatuses": statuses,
         },
     }
+    # The real server leaves empty label and annotation maps out.
+    if labels:
+        pod["metadata"]["labels"] = dict(labels)
+    if annotations:
+        pod["metadata"]["annotations"] = dict(annotations)
+    return pod
+
+
+def _container_status(
+    container: Mapping[str, str], container_id: str | None, phase: str, started: str
+) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": f"docker.io/library/{container['image']}@sha256:{secrets.token_hex(32)}",
+        "ready": phase == "Running",
+        "started": phase == "Running",
+        "restartCount": 0,
+    }
+    if phase == "Pending":
+        status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        return status
+    status["containerID"] = container_id or new_container_id()
+    if phase == "Running":
+        status["state"] = {"running": {"startedAt": started}}
+    else:
+        exit_code = 0 if phase == "Succeeded" else 1
+        status["state"] = {"terminated": _terminated(status["containerID"], exit_code, started)}
+    return status
+
+
+def _terminated(container_id: str, exit_code: int, started: str) -> dict[str, Any]:
+    return {
+        "containerID": container_id,
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "startedAt": started,
+        "finishedAt": now_rfc3339(),
+    }
 
 
 def restarted(pod: dict[str, Any], container: str) -> dict[str, Any]:
-    """``pod`` after the kubelet restarted ``container``: a new containerID, one more restart."""
+    """``pod`` after the kubelet restarted ``container``: a new containerID, one more restart,
+    and the old container in ``lastState``."""
     for status in pod.get("status", {}).get("containerStatuses", []):
         if status["name"] == container:
+            started = status.get("state", {}).get("running", {}).get("startedAt", now_rfc3339())
+            if "containerID" in status:
+                status["lastState"] = {"terminated": _terminated(status["containerID"], 1, started)}
             status["containerID"] = new_container_id()
             status["restartCount"] = int(status.get("restartCount", 0)) + 1
             status["state"] = {"running": {"startedAt": now_rfc3339()}}
+            status["ready"] = status["started"] = True
             return pod
     raise ValueError(f"pod {pod['metadata']['name']} has no container {container!r}")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.fake_kube_errors import StatusError
+from sandbox.fake_kube_validation import check_kind, check_metadata, tidy
 
 Object = dict[str, Any]
 _COMMON_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
@@ -141,6 +142,7 @@ class Store:
         if not isinstance(metadata, dict):
             raise StatusError(400, "metadata must be an object")
         _check_namespace(resource, namespace, metadata)
+        check_kind(resource.kind, resource.api_version, obj)
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = f"{metadata['generateName']}{uuid.uuid4().hex[:5]}"
         name = metadata.get("name")
@@ -156,6 +158,8 @@ class Store:
             metadata.setdefault("creationTimestamp", now_rfc3339())
             if namespace:
                 metadata["namespace"] = namespace
+            check_metadata(resource.kind, metadata)
+            tidy(metadata)
             obj["kind"], obj["apiVersion"] = resource.kind, resource.api_version
             self._commit(key, "ADDED", resource, None, obj)
             return copy.deepcopy(obj)
@@ -205,6 +209,9 @@ class Store:
                 )
             for field in ("uid", "creationTimestamp", "resourceVersion"):
                 metadata[field] = old_metadata[field]
+            check_kind(resource.kind, resource.api_version, new)
+            check_metadata(resource.kind, metadata)
+            tidy(metadata)
             new["kind"], new["apiVersion"] = resource.kind, resource.api_version
             if new == old:
                 return copy.deepcopy(old)
@@ -259,11 +266,14 @@ class Store:
                     raise WatchEnded
                 if after < self._oldest:
                     raise StatusError(410, f"too old resource version: {after} ({self._oldest})")
-                newer = [
-                    change
-                    for change in self._history
-                    if change.resource_version > after and change.resource is resource
-                ]
+                newer = []
+                # Newest first, stopping at what the watcher has seen: O(new changes).
+                for change in reversed(self._history):
+                    if change.resource_version <= after:
+                        break
+                    if change.resource is resource:
+                        newer.append(change)
+                newer.reverse()
                 remaining = deadline - time.monotonic()
                 if newer or remaining <= 0:
                     return newer, self._revision

@@ -35,5 +35,11 @@ def run(args: argparse.Namespace) -> int:
         groups = Counter(group.file for group in rules.groups)
         rule_counts = Counter(group.file for group in rules.groups for _ in group.rules)
         for file in rules.files:
-            print(f"{file}: OK, {groups[file]} groups, {rule_counts[file]} rules")
+            print(
+                f"{file}: OK, {_count(groups[file], 'group')}, {_count(rule_counts[file], 'rule')}"
+            )
     return 1 if failed else 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

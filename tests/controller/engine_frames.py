@@ -3,6 +3,7 @@
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,11 @@ def rules_from(tmp_path: Path, text: str) -> RuleSet:
 
 def _row(key: str, rates: Rates) -> dict[str, object]:
     namespace, pod, container = key.split("/")
-    row: dict[str, object] = {"namespace": namespace, "pod": pod, "container": container}
-    for name in RATE_COLUMNS:
-        row[name] = float(rates.get(name, 0.0))
+    numbers = {name: float(rates.get(name, 0.0)) for name in RATE_COLUMNS}
     if "total_iops" not in rates:
-        row["total_iops"] = float(row["read_iops"]) + float(row["write_iops"])  # type: ignore[arg-type]
+        numbers["total_iops"] = numbers["read_iops"] + numbers["write_iops"]
+    row: dict[str, object] = {"namespace": namespace, "pod": pod, "container": container}
+    row.update(numbers)
     return row
 
 
@@ -60,7 +61,7 @@ def steady(now: float, step: float, steps: int, containers: Mapping[str, Rates])
     return history(now, step, {key: [rates] * steps for key, rates in containers.items()})
 
 
-def applied(limits: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
+def applied(limits: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """``{"ns/pod/c": {"write_iops": 500, "rule": "g/r", "since": t, "changed": t}}``."""
     rows = []
     for key, spec in limits.items():
@@ -68,14 +69,14 @@ def applied(limits: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
         group, _, rule = str(spec.get("rule", "")).partition("/")
         row: dict[str, object] = {"namespace": namespace, "pod": pod, "container": container}
         for column in LIMIT_COLUMNS:
-            row[column] = float(spec.get(column.removeprefix("limit_"), np.nan))  # type: ignore[arg-type]
+            row[column] = float(spec.get(column.removeprefix("limit_"), np.nan))
         row |= {"group": group, "rule": rule, "since": spec.get("since", 0.0)}
         row["changed"] = spec.get("changed", row["since"])
         rows.append(row)
     return pd.DataFrame(rows, columns=list(APPLIED_COLUMNS))
 
 
-def decision(frame: pd.DataFrame, key: str) -> dict[str, object]:
+def decision(frame: pd.DataFrame, key: str) -> dict[str, Any]:
     namespace, pod, container = key.split("/")
     match = frame[
         (frame["namespace"] == namespace)

@@ -157,7 +157,7 @@ def test_limit_expressions_are_per_row_rounded_half_up_and_clamped_to_the_floors
     assert (big["limit_write_iops"], big["limit_write_bps"]) == (501.0, 4e6)
     assert (small["limit_write_iops"], small["limit_write_bps"]) == (50.0, 1048576.0)
     # Division by zero yields infinity: no limit in that direction; huge values hit the ceiling.
-    assert math.isnan(float(big["limit_read_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(big["limit_read_iops"]))
     assert big["limit_read_bps"] == 1e13
 
 
@@ -233,7 +233,7 @@ def test_default_release_needs_every_limited_direction_below_half_for_ten_minute
     decisions = evaluate(rules, frame, past, limits, NOW)
     row = decision(decisions, "a/quiet/c")
     assert row["action"] == "release"
-    assert math.isnan(float(row["limit_write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(row["limit_write_iops"]))
     assert row["reason"] == "released: write_iops 100 < 50% of limit 500 for 10m"
     assert decision(decisions, "a/reads/c")["action"] == "keep"
     assert decision(decisions, "a/reads/c")["reason"] == (
@@ -324,7 +324,7 @@ def test_blast_radius_cap_admits_the_most_demanding_pods_and_holds_back_the_rest
     actions = {f"p{i}": decision(decisions, f"a/p{i}/c")["action"] for i in range(1, 5)}
     assert actions == {"p1": "none", "p2": "apply", "p3": "apply", "p4": "none"}
     held = decision(decisions, "a/p1/c")
-    assert math.isnan(float(held["limit_write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(held["limit_write_iops"]))
     assert held["reason"] == (
         "held back by the blast-radius cap (2 new pods per evaluation: 0.2 of 10 selected pods); "
         "would apply: write_iops 2000 > 1000 (rule noisy/writer)"
@@ -410,7 +410,7 @@ def test_container_missing_from_current_keeps_its_limit_fail_static(tmp_path: Pa
     row = decision(decisions, "a/gone/c")
     assert (row["action"], row["limit_write_iops"], row["rule"]) == ("keep", 500.0, "writer")
     assert row["reason"] == "no current IO data for the container: limit kept (fail static)"
-    assert math.isnan(float(row["write_iops"]))  # type: ignore[arg-type]
+    assert math.isnan(float(row["write_iops"]))
 
 
 def test_nan_rates_and_nan_limits_never_match_or_release(tmp_path: Path) -> None:
@@ -426,6 +426,8 @@ def test_empty_frames_give_an_empty_decision_table_with_every_column(tmp_path: P
     decisions = evaluate(rules, current({}), NO_HISTORY, NO_APPLIED, NOW)
     assert list(decisions.columns) == list(DECISION_COLUMNS)
     assert len(decisions) == 0
+    assert isinstance(decisions["namespace"].dtype, pd.StringDtype)
+    assert pd.api.types.is_float_dtype(decisions["limit_write_iops"])
 
 
 def test_empty_current_keeps_every_applied_limit(tmp_path: Path) -> None:
@@ -441,7 +443,7 @@ def test_decision_columns_and_types_follow_the_frame_contract(tmp_path: Path) ->
         rules, current({"a/p/c": {"write_iops": 2000.0}}), NO_HISTORY, NO_APPLIED, NOW
     )
     assert list(decisions.columns) == list(DECISION_COLUMNS)
-    assert pd.api.types.is_string_dtype(decisions["reason"])
+    assert isinstance(decisions["reason"].dtype, pd.StringDtype)
     assert pd.api.types.is_float_dtype(decisions["limit_read_bps"])
 
 
@@ -458,3 +460,33 @@ def test_missing_column_is_an_input_error(tmp_path: Path) -> None:
         evaluate(
             rules, current({"a/p/c": {}}).drop(columns="write_bps"), NO_HISTORY, NO_APPLIED, NOW
         )
+
+
+def test_a_step_without_any_rows_is_a_gap_on_the_interval_grid(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER.replace("for: 5m", "for: 2m"))
+    hot = {"write_iops": 1850.0}
+    past = history(NOW, STEP, {"a/p/c": [hot, hot, None, hot, hot]})
+    frame = current({"a/p/c": hot})
+    given = evaluate(rules, frame, past, NO_APPLIED, NOW, EngineOptions(interval=STEP))
+    assert decision(given, "a/p/c")["action"] == "none"
+    # With the interval inferred (the median spacing of the history's times) too.
+    inferred = evaluate(rules, frame, past, NO_APPLIED, NOW)
+    assert decision(inferred, "a/p/c")["action"] == "none"
+
+
+def test_jittered_timestamps_count_at_their_nearest_step(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER.replace("for: 5m", "for: 2m"))
+    hot = {"write_iops": 1850.0}
+    past = history(NOW, STEP, {"a/p/c": [hot] * 5})
+    past["time"] += np.array([3.0, -2.5, 4.0, -1.0, 0.0])
+    decisions = evaluate(
+        rules, current({"a/p/c": hot}), past, NO_APPLIED, NOW, EngineOptions(interval=STEP)
+    )
+    assert decision(decisions, "a/p/c")["action"] == "apply"
+
+
+def test_container_limited_twice_in_applied_is_an_input_error(tmp_path: Path) -> None:
+    rules = rules_from(tmp_path, WRITER)
+    twice = pd.concat([applied({"a/p/c": {"write_iops": 5}})] * 2, ignore_index=True)
+    with pytest.raises(EngineInputError, match="applied frame: container a/p/c appears more"):
+        evaluate(rules, current({"a/p/c": {}}), NO_HISTORY, twice, NOW)

@@ -221,6 +221,13 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "summary-huge-width",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod:>999999999}'\n",
+        [
+            "7: group 'g' rule 'writer': summary: placeholder {pod:>999999999}: width and precision are at most 64"
+        ],
+    ),
+    (
         "summary-unbalanced-brace",
         "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod'\n",
         [
@@ -356,3 +363,15 @@ def test_valid_file_loads_groups_rules_and_defaults(tmp_path: Path) -> None:
     assert [limit.direction for limit in rule.limits] == ["write_iops", "read_bps"]
     assert rules.groups[0].release.is_default
     assert rules.max_for() == 5400
+
+
+def test_configmap_mount_layout_loads_each_file_once(tmp_path: Path) -> None:
+    # The kubelet mounts a ConfigMap as ..<timestamp>/ files, a ..data link, and file links.
+    data = tmp_path / "..2026_11_22_12_00_00.000000001"
+    data.mkdir()
+    (data / "team.yaml").write_text("groups:\n  - name: team\n    rules:\n" + GOOD_RULE)
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "team.yaml").symlink_to("..data/team.yaml")
+    rules = load_rules(tmp_path)
+    assert [group.name for group in rules.groups] == ["team"]
+    assert rules.files == (str(tmp_path / "team.yaml"),)

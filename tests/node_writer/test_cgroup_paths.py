@@ -11,6 +11,7 @@ from node_writer.cgroup_paths import (
     CgroupPathError,
     container_id_from_dir,
     detect_layout,
+    pod_uid_from_dir,
 )
 
 UID = "0f4c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -27,7 +28,7 @@ EXPECTED = {
     ("systemd", "BestEffort", "cri-o"): f"{BESTEFFORT_SLICE}/crio-{ID}.scope",
     ("systemd", "Burstable", "docker"): f"{BURSTABLE_SLICE}/docker-{ID}.scope",
     ("cgroupfs", "Guaranteed", "containerd"): f"kubepods/pod{UID}/{ID}",
-    ("cgroupfs", "Burstable", "cri-o"): f"kubepods/burstable/pod{UID}/{ID}",
+    ("cgroupfs", "Burstable", "cri-o"): f"kubepods/burstable/pod{UID}/crio-{ID}",
     ("cgroupfs", "BestEffort", "docker"): f"kubepods/besteffort/pod{UID}/{ID}",
 }
 
@@ -131,9 +132,27 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
+        (f"pod{UID}", UID),
+        (f"kubepods-pod{UID_}.slice", UID),
+        (f"kubepods-burstable-pod{UID_}.slice", UID),
+        (f"kubepods-besteffort-pod{UID_}.slice", UID),
+        ("kubepods-burstable.slice", None),
+        (f"pod{UID[:-1]}x", None),
+        (ID, None),
+    ],
+)
+def test_pod_uid_from_directory_name(name: str, expected: str | None) -> None:
+    assert pod_uid_from_dir(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
         (f"cri-containerd-{ID}.scope", ID),
         (f"crio-{ID}.scope", ID),
         (ID, ID),
+        (f"crio-{ID}", ID),
+        (f"pod{UID}", None),
         (f"kubepods-pod{UID_}.slice", None),
         ("burstable", None),
         (f"crio-conmon-{ID}.scope", None),

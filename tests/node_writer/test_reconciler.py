@@ -10,6 +10,7 @@ from iops_limit.annotations import ContainerLimits
 from node_writer.cgroup_paths import QOS_CLASSES, RUNTIME_SCOPE_PREFIX, CgroupLayout
 from node_writer.pods import pod_view
 from node_writer.reconciler import APPLIED, CLEARED, FAILED, INVALID
+from tests.iops_limit.test_annotations import HOSTILE_VALUES
 from tests.node_writer.helpers import (
     create_cgroups,
     harness,
@@ -229,3 +230,15 @@ def test_metrics_show_applied_limits_and_forget_deleted_pods(make_cgroup_tree: M
     assert registry.get_sample_value("iops_node_writer_limit", labels) is None
     assert registry.get_sample_value("iops_node_writer_limited_containers") == 0
     assert writer.reconciler.pod_count() == 0
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_hostile_annotation_value_never_reaches_a_file(
+    make_cgroup_tree: MakeTree, value: str
+) -> None:
+    writer = harness(make_cgroup_tree("v1", "cgroupfs"))
+    pod = create_cgroups(writer.layout, pod_json(annotations={"iops-limit/write-iops": value}))
+    writer.reconciler.update(pod)
+    assert writer.files.writes == 0
+    assert writer.limits_of(pod, "app") == ContainerLimits()
+    assert writer.events.reasons() == [INVALID]

@@ -6,25 +6,31 @@ For each size a real Prometheus is preloaded (promtool backfill) with 10 minutes
 history at a 30 s step and queried at the end of that history. Figures per size:
 
 - raw: one metric's instant query (HTTP round trip, answer not parsed), and its JSON size;
+- raw4: the four metrics' instant queries, in parallel as PrometheusSource runs them, unparsed
+  (the raw PromQL cost of one cycle; ``current / raw4`` is what the edge adds);
 - parse / build: ``json.loads`` of that answer, and building the current frame from the
   four parsed answers (what PrometheusSource adds on top of the raw queries);
 - current: ``PrometheusSource.current()`` end to end (four queries, parse, frame);
 - history: ``PrometheusSource.history(5m, 30s)`` end to end, and the raw range query of one
   metric for comparison;
 - min_over_time: the raw ``min_over_time((rate query)[5m:30s])`` subquery, the cheaper
-  restart fallback DESIGN.md mentions (a quarter of the JSON; one value per container).
+  restart fallback DESIGN.md mentions (a quarter of the JSON; one value per container);
+- load_avg: the machine's 1-minute load average when the size finished (2 cores, shared).
 """
 
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
-from controller.prometheus import PrometheusSource, build_current
+from controller.prometheus import PrometheusSource
+from controller.rate_frames import build_current
 from sandbox.prometheus import synthetic_prometheus
 
 SIZES = (1_000, 10_000, 100_000)
@@ -66,6 +72,14 @@ def measure(count: int) -> dict[str, float]:
         query = source.queries["write_iops"]
         raw_query(server.url, query, end)  # warm the page cache and Prometheus' postings
         figures["raw_s"] = median_time(lambda: raw_query(server.url, query, end))
+
+        def raw_all() -> list[bytes]:
+            with ThreadPoolExecutor(len(source.queries)) as pool:
+                return list(
+                    pool.map(lambda q: raw_query(server.url, q, end), source.queries.values())
+                )
+
+        figures["raw4_s"] = median_time(raw_all)
         body = raw_query(server.url, query, end)
         figures["json_mb"] = len(body) / 1e6
         figures["parse_s"] = median_time(lambda: json.loads(body))
@@ -75,6 +89,7 @@ def measure(count: int) -> dict[str, float]:
         }
         figures["build_s"] = median_time(lambda: build_current(answers))
         figures["current_s"] = median_time(lambda: source.current(end))
+        figures["current_per_raw4"] = figures["current_s"] / figures["raw4_s"]
         rows = len(source.current(end))
         if rows != count:
             raise SystemExit(f"expected {count} rows, got {rows}")
@@ -100,19 +115,24 @@ def main(argv: list[str]) -> None:
         ("containers", "{:.0f}"),
         ("backfill_s", "{:.1f}"),
         ("raw_s", "{:.3f}"),
+        ("raw4_s", "{:.3f}"),
         ("json_mb", "{:.1f}"),
         ("parse_s", "{:.3f}"),
         ("build_s", "{:.3f}"),
         ("current_s", "{:.3f}"),
+        ("current_per_raw4", "{:.2f}"),
         ("range_raw_s", "{:.2f}"),
         ("range_json_mb", "{:.1f}"),
         ("history_s", "{:.2f}"),
         ("min_over_time_s", "{:.2f}"),
         ("min_over_time_mb", "{:.1f}"),
+        ("load_avg", "{:.1f}"),
     ]
     print(" | ".join(name for name, _ in columns), flush=True)
     for count in sizes:
         figures = measure(count)
+        # Others share this machine; the 1-minute load average says how much.
+        figures["load_avg"] = os.getloadavg()[0]
         print(" | ".join(fmt.format(figures[name]) for name, fmt in columns), flush=True)
 
 

@@ -13,18 +13,15 @@ One PromQL query per metric per cycle (four in all), never one per pod::
 The inner ``max`` collapses the same series scraped twice (two jobs or instances differ only
 in ``job``/``instance``), so nothing is double-counted; the outer ``sum`` adds up a
 container's devices and a restarted container's old and new cgroup. The second half picks
-up "standalone cAdvisor" series, which carry only the cgroup path (``id``) and ``name``: their
-rows get the pod UID and container ID parsed from the path (systemd and cgroupfs forms) and
-empty ``namespace``/``pod``/``container`` (filled in from a docker-style ``k8s_`` name when
-there is one); :func:`resolve_standalone` maps them to pods. Which ``id`` is a container's
-cgroup is decided here, not in PromQL: a regex on ``id`` made each query 40% slower at 10k
-containers, while ``namespace="", name!=""`` is nearly free and lets through only the few
-named cgroups outside pods.
+up "standalone cAdvisor" series, which carry only the cgroup path (``id``) and ``name``
+(see :mod:`controller.rate_frames` for how their rows are keyed and mapped to pods). Which
+``id`` is a container's cgroup is decided there, not in PromQL: a regex on ``id`` made each
+query 40% slower at 10k containers, while ``namespace="", name!=""`` is nearly free and
+lets through only the few named cgroups outside pods. (A cAdvisor without its container
+runtime integration serves containers with an empty ``name``; those are not read, as
+keeping them would need the costly ``id`` regex.)
 
 The four queries run in parallel (Prometheus evaluates them on all its cores).
-
-The frames are built from the JSON directly (prometheus-api-client is the transport only):
-its ``MetricRangeDataFrame`` is slower and returns one row per sample per metric.
 """
 
 import logging
@@ -44,32 +41,14 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from controller.rate_frames import METRICS, build_current, build_history, resolve_standalone
 from iops_limit.durations import format_duration
+
+# resolve_standalone lives with the frames but belongs to this edge's public surface.
+__all__ = ["PrometheusError", "PrometheusSource", "rate_queries", "resolve_standalone"]
 
 log = logging.getLogger(__name__)
 
-KEY = ("namespace", "pod", "container")
-RATE_COLUMNS = ("read_iops", "write_iops", "total_iops", "read_bps", "write_bps")
-#: Frame column -> cAdvisor counter it is the rate of.
-METRICS: dict[str, str] = {
-    "read_iops": "container_fs_reads_total",
-    "write_iops": "container_fs_writes_total",
-    "read_bps": "container_fs_reads_bytes_total",
-    "write_bps": "container_fs_writes_bytes_total",
-}
-CURRENT_COLUMNS = [*KEY, "node", "uid", "container_id", *RATE_COLUMNS]
-HISTORY_COLUMNS = ["time", *CURRENT_COLUMNS]
-
-#: A container's own cgroup under kubepods, in either driver's form; group 1 is the pod UID
-#: (underscores under systemd), group 2 the container ID.
-_CONTAINER_CGROUP = re.compile(
-    r".*/kubepods[^/]*(?:/[^/]*)*?"
-    r"/(?:kubepods-(?:burstable-|besteffort-)?)?pod([0-9a-fA-F]{8}[-_][0-9a-fA-F]{4}[-_]"
-    r"[0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12})(?:\.slice)?"
-    r"/(?:(?:cri-containerd|crio|docker)-)?([0-9a-f]{64})(?:\.scope)?"
-)
-#: Docker's container names under kubelet: k8s_<container>_<pod>_<namespace>_<uid>_<attempt>.
-_DOCKER_NAME = re.compile(r"k8s_([^_]+)_([^_]+)_([^_]+)_([0-9a-f-]{36})_\d+")
 _USERINFO = re.compile(r"//[^/@\s]+@")
 
 
@@ -101,7 +80,7 @@ class Transport:
 class PrometheusSource:
     """Per-container IO rates from Prometheus as the engine's ``current`` and ``history`` frames.
 
-    The bearer token is read from ``token_file`` on every query, so a rotated token is picked
+    The bearer token is read from ``token_file`` on every call, so a rotated token is picked
     up without a restart. Connection errors, timeouts and 429/5xx answers are retried
     ``retries`` times with exponential backoff before :class:`PrometheusError` is raised.
     """
@@ -137,6 +116,8 @@ class PrometheusSource:
         )
         self.queries = rate_queries(rate_window, device_regex)
         self._client = _client(self.transport)
+        if skip_verify:
+            log.warning("Prometheus' TLS certificate is not verified (skip-verify is on)")
 
     def close(self) -> None:
         self._client.close()
@@ -277,110 +258,3 @@ def _failure(column: str, query: str, reason: str) -> str:
 def _clip(text: str, limit: int = 300) -> str:
     text = _USERINFO.sub("//***@", text)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _series_key(metric: Mapping[str, str]) -> tuple[str, str, str, str, str]:
-    """(namespace, pod, container, uid, container_id) of one answer series."""
-    namespace = metric.get("namespace", "")
-    if namespace:
-        return (namespace, metric.get("pod", ""), metric.get("container", ""), "", "")
-    match = _CONTAINER_CGROUP.fullmatch(metric.get("id", ""))
-    if match is None:
-        return ("", "", "", "", "")
-    uid = match.group(1).replace("_", "-").lower()
-    docker = _DOCKER_NAME.fullmatch(metric.get("name", ""))
-    if docker is not None and docker.group(4) == uid:
-        return (docker.group(3), docker.group(2), docker.group(1), uid, match.group(2))
-    return ("", "", "", uid, match.group(2))
-
-
-def build_current(per_metric: Mapping[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """The current frame from the four instant-query answers (frame column -> result list)."""
-    rows: dict[tuple[str, str, str, str, str], dict[str, float]] = {}
-    for column, result in per_metric.items():
-        for series in result:
-            key = _series_key(series["metric"])
-            if key == ("", "", "", "", ""):
-                continue
-            rows.setdefault(key, {})[column] = float(series["value"][1])
-    keys = list(rows)
-    frame = pd.DataFrame(
-        {
-            "namespace": [k[0] for k in keys],
-            "pod": [k[1] for k in keys],
-            "container": [k[2] for k in keys],
-            "node": [""] * len(keys),
-            "uid": [k[3] for k in keys],
-            "container_id": [k[4] for k in keys],
-            **{c: [rows[k].get(c, 0.0) for k in keys] for c in METRICS},
-        },
-        columns=[*CURRENT_COLUMNS],
-    )
-    return _typed(frame)
-
-
-def build_history(per_metric: Mapping[str, list[dict[str, Any]]]) -> pd.DataFrame:
-    """The long history frame from the four range-query answers."""
-    index_columns = ["time", *KEY, "uid", "container_id"]
-    parts = []
-    for column, result in per_metric.items():
-        columns: list[list[Any]] = [[] for _ in index_columns]
-        values: list[float] = []
-        for series in result:
-            key = _series_key(series["metric"])
-            if key == ("", "", "", "", ""):
-                continue
-            points = series["values"]
-            columns[0].extend(float(t) for t, _ in points)
-            for position, part in enumerate(key, start=1):
-                columns[position].extend([part] * len(points))
-            values.extend(float(v) for _, v in points)
-        long = pd.DataFrame(dict(zip(index_columns, columns, strict=True)))
-        long[column] = pd.Series(values, dtype=float)
-        parts.append(long.set_index(index_columns)[column])
-    wide = pd.concat(parts, axis=1).fillna(0.0).reset_index()
-    wide["node"] = ""
-    frame = _typed(wide.reindex(columns=HISTORY_COLUMNS))
-    return frame.sort_values(["time", *KEY], kind="stable", ignore_index=True)
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Key columns as str, rates as float (also when empty), ``total_iops`` filled in."""
-    for column in ("namespace", "pod", "container", "node", "uid", "container_id"):
-        frame[column] = frame[column].astype(str)
-    for column in ("time", *METRICS):
-        if column in frame.columns:
-            frame[column] = frame[column].astype(float)
-    frame["total_iops"] = frame["read_iops"] + frame["write_iops"]
-    return frame
-
-
-def resolve_standalone(
-    frame: pd.DataFrame, containers: Mapping[tuple[str, str], tuple[str, str, str]]
-) -> pd.DataFrame:
-    """Give standalone-cAdvisor rows their pod: ``containers`` maps (pod UID, container ID)
-    to (namespace, pod, container), e.g. from the pods' ``containerStatuses``.
-
-    Rows that cannot be mapped (the pause container, pods the API does not know) are dropped,
-    and so is a mapped row whose container Prometheus also reported with kubelet labels (both
-    scraped: count it once).
-    """
-    standalone = frame["namespace"].eq("") & frame["uid"].ne("")
-    if not standalone.any():
-        return frame
-    mapped = [
-        containers.get((uid, cid))
-        for uid, cid in zip(
-            frame.loc[standalone, "uid"], frame.loc[standalone, "container_id"], strict=True
-        )
-    ]
-    fixed = frame.loc[standalone].copy()
-    fixed["namespace"] = [m[0] if m else "" for m in mapped]
-    fixed["pod"] = [m[1] if m else "" for m in mapped]
-    fixed["container"] = [m[2] if m else "" for m in mapped]
-    fixed = fixed[fixed["namespace"].ne("")]
-    kubelet = frame.loc[~standalone]
-    by = ["time", *KEY] if "time" in frame.columns else list(KEY)
-    known = pd.MultiIndex.from_frame(kubelet[by])
-    fixed = fixed[~pd.MultiIndex.from_frame(fixed[by]).isin(known)]
-    return pd.concat([kubelet, fixed], ignore_index=True)

@@ -23,7 +23,6 @@ from controller.rule_model import (
     RuleSet,
     Select,
 )
-from controller.selectors import SelectorError, parse_label_selector
 from controller.summaries import SummaryTemplate, TemplateError, parse_summary
 from controller.yaml_checks import (
     EMPTY,
@@ -35,6 +34,7 @@ from controller.yaml_checks import (
     peek_name,
     scalar,
 )
+from iops_limit.label_selectors import SelectorError, parse_label_selector
 
 
 class RuleFileError(CheckError):

@@ -9,8 +9,9 @@ import numpy.typing as npt
 from controller.container_index import Level, PodLabels
 from controller.expressions import Expression, Kind, compile_expression
 from controller.frames import DIRECTIONS, limit_column
-from controller.selectors import LabelSelector
+from controller.selectors import select_rows
 from controller.summaries import SummaryTemplate
+from iops_limit.label_selectors import LabelSelector
 
 Mask = npt.NDArray[np.bool_]
 
@@ -81,7 +82,7 @@ class Select:
         if self.exclude_namespaces:
             result &= ~namespace.where(np.isin(namespace.uniques, list(self.exclude_namespaces)))
         if self.pod_selector is not None and self.pod_selector.requirements:
-            result &= pods.spread(self.pod_selector.matches(pods.labels))
+            result &= pods.spread(select_rows(self.pod_selector, pods.labels))
         for pattern in self.exclude_containers:
             found = np.array([bool(pattern.search(name)) for name in container.uniques])
             result &= ~container.where(found.astype(np.bool_))

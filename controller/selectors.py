@@ -1,125 +1,37 @@
-"""Kubernetes label selectors (``tier notin (database), app=web, !canary``) over pod labels.
+"""Pod label selectors matched over a whole column of pods at once (the rule engine's side).
 
-The syntax and matching follow Kubernetes: requirements separated by commas, all must hold;
-``key`` / ``!key`` (exists / does not exist), ``key=value`` / ``key==value`` / ``key!=value``,
-``key in (a,b)`` / ``key notin (a,b)``. ``!=`` and ``notin`` also match pods without the label.
-Keys and values are checked like the API server checks them.
+Parsing lives in :mod:`iops_limit.label_selectors`, shared with the node writer.
 """
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
-_KEY = re.compile(rf"(?:(?P<prefix>{_PREFIX})/)?{_NAME}")
-_VALUE = re.compile(rf"(?:{_NAME})?")
-_SET = re.compile(r"\s*(?P<key>\S+?)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)\s*")
-_EQUALITY = re.compile(r"\s*(?P<key>[^=!\s]+)\s*(?P<op>==|=|!=)\s*(?P<value>\S*)\s*")
-_EXISTS = re.compile(r"\s*(?P<bang>!?)\s*(?P<key>[^=!\s()]+)\s*")
-_SYNTAX = "expected key, !key, key=value, key!=value, key in (a,b) or key notin (a,b)"
+from iops_limit.label_selectors import LabelSelector
 
 
-class SelectorError(ValueError):
-    """A label selector that Kubernetes would reject; the message names the requirement."""
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    operator: str  # exists, !exists, in, notin
-    values: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    source: str
-    requirements: tuple[Requirement, ...]
-
-    def matches(self, labels: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
-        """One boolean per row; a row's labels are a mapping, or None for a pod without any."""
-        result = np.ones(len(labels), dtype=np.bool_)
-        for requirement in self.requirements:
-            key = requirement.key
-            values = pd.Series(
-                [row.get(key) if isinstance(row, dict) else _get(row, key) for row in labels],
-                dtype=object,
-            )
-            present = values.notna().to_numpy(dtype=np.bool_)
-            if requirement.operator == "exists":
-                result &= present
-            elif requirement.operator == "!exists":
-                result &= ~present
-            else:
-                member = values.isin(list(requirement.values)).to_numpy(dtype=np.bool_)
-                result &= member if requirement.operator == "in" else ~member
-        return result
+def select_rows(selector: LabelSelector, labels: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """One boolean per row; a row's labels are a mapping, or None for a pod without any."""
+    result = np.ones(len(labels), dtype=np.bool_)
+    for requirement in selector.requirements:
+        key = requirement.key
+        values = pd.Series(
+            [row.get(key) if isinstance(row, dict) else _get(row, key) for row in labels],
+            dtype=object,
+        )
+        present = values.notna().to_numpy(dtype=np.bool_)
+        if requirement.operator == "exists":
+            result &= present
+        elif requirement.operator == "!exists":
+            result &= ~present
+        else:
+            member = values.isin(list(requirement.values)).to_numpy(dtype=np.bool_)
+            result &= member if requirement.operator == "in" else ~member
+    return result
 
 
 def _get(labels: object, key: str) -> object:
     """The slow path for label mappings that are not plain dicts (and for None)."""
     return labels.get(key) if isinstance(labels, Mapping) else None
-
-
-def parse_label_selector(text: str) -> LabelSelector:
-    """Parse ``text``; raise :class:`SelectorError` naming the first bad requirement."""
-    requirements: list[Requirement] = []
-    for part in _split(text):
-        requirements.append(_requirement(part))
-    return LabelSelector(text, tuple(requirements))
-
-
-def _split(text: str) -> list[str]:
-    """Split on commas outside parentheses; an empty selector selects everything."""
-    if not text.strip():
-        return []
-    parts: list[str] = []
-    depth, start = 0, 0
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _requirement(part: str) -> Requirement:
-    if match := _SET.fullmatch(part):
-        values = [value.strip() for value in match["values"].split(",")]
-        if values == [""]:
-            raise SelectorError(f"{part.strip()!r}: {match['op']} needs at least one value")
-        return Requirement(_key(match["key"]), match["op"], frozenset(map(_value, values)))
-    if match := _EQUALITY.fullmatch(part):
-        operator = "notin" if match["op"] == "!=" else "in"
-        return Requirement(_key(match["key"]), operator, frozenset({_value(match["value"])}))
-    if match := _EXISTS.fullmatch(part):
-        operator = "!exists" if match["bang"] else "exists"
-        return Requirement(_key(match["key"]), operator)
-    raise SelectorError(f"invalid requirement {part.strip()!r}: {_SYNTAX}")
-
-
-def _key(key: str) -> str:
-    match = _KEY.fullmatch(key)
-    if match is None or len(match["prefix"] or "") > 253:
-        raise SelectorError(
-            f"invalid label key {key!r}: expected [prefix/]name, name up to 63 characters of "
-            "letters, digits, '-', '_', '.', starting and ending with a letter or digit"
-        )
-    return key
-
-
-def _value(value: str) -> str:
-    if not _VALUE.fullmatch(value):
-        raise SelectorError(
-            f"invalid label value {value!r}: up to 63 characters of letters, digits, '-', '_', "
-            "'.', starting and ending with a letter or digit"
-        )
-    return value

@@ -5,6 +5,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 import kubernetes
@@ -15,8 +16,7 @@ from node_writer.cgroup_paths import CgroupPathError
 from node_writer.devices import DeviceError
 from node_writer.node_state import AppliedLimit, applied_limits, reset
 from node_writer.reconciler import describe as describe_limits
-from node_writer.selector import SelectorError, parse_selector
-from node_writer.service import NodeSetup, NodeWriter, resolve_setup
+from node_writer.service import NodeWriter, resolve_setup, wait_for_setup
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import KernelFiles, ThrottleError, throttle_for
 
@@ -42,13 +42,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     try:
         settings = from_args(NodeWriterSettings, args, os.environ if environ is None else environ)
-        parse_selector(settings.exclude_label_selector)
+        if args.command == "run":
+            return _run(settings)
         setup = resolve_setup(settings)
-    except (SettingsError, SelectorError, DeviceError, CgroupPathError) as error:
+    except (SettingsError, DeviceError, CgroupPathError) as error:
         print(f"iops-node-writer: {error}", file=sys.stderr)
         return 2
-    if args.command == "run":
-        return _run(settings, setup)
     throttle = throttle_for(setup.layout.version, KernelFiles())
     try:
         if args.command == "show":
@@ -63,9 +62,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return 0
 
 
-def _run(settings: NodeWriterSettings, setup: NodeSetup) -> int:
+def _run(settings: NodeWriterSettings) -> int:
     for name, value in describe(settings).items():
         log.info("setting %s=%s", name, value)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    setup = wait_for_setup(settings, stopping)
+    if setup is None:
+        return 0
     log.info(
         "cgroup %s/%s under %s; throttling %s",
         setup.layout.version,
@@ -81,6 +86,8 @@ def _run(settings: NodeWriterSettings, setup: NodeSetup) -> int:
     writer = NodeWriter(settings, setup, api_client)
     signal.signal(signal.SIGTERM, lambda *_: writer.stop())
     signal.signal(signal.SIGINT, lambda *_: writer.stop())
+    if stopping.is_set():
+        return 0
     writer.start()
     writer.wait()
     log.info("stopped")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iops_limit.kube import PodRef
-from node_writer.selector import LabelSelector
+from iops_limit.label_selectors import LabelSelector
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class Exclusions:
     keywords: tuple[str, ...]
 
     def pod(self, pod: PodView) -> bool:
-        return pod.namespace in self.namespaces or self.selector.matches(pod.labels)
+        # An empty EXCLUDE_LABEL_SELECTOR excludes nothing (an empty selector selects all).
+        by_label = bool(self.selector.requirements) and self.selector.matches(pod.labels)
+        return pod.namespace in self.namespaces or by_label
 
     def container(self, container: ContainerView) -> bool:
         return any(

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import kubernetes
 
 from iops_limit.health import HealthServer
+from iops_limit.label_selectors import parse_label_selector
 from node_writer.api import NodeApi
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
-from node_writer.devices import Device, device_exists, resolve_devices
+from node_writer.devices import Device, DeviceError, device_exists, resolve_devices
 from node_writer.events import EventQueue
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions
 from node_writer.reconciler import Reconciler
-from node_writer.selector import parse_selector
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import CgroupFiles, KernelFiles, throttle_for
 from node_writer.watcher import PodWatcher
@@ -41,6 +41,43 @@ def resolve_setup(settings: NodeWriterSettings) -> NodeSetup:
     return NodeSetup(layout, devices)
 
 
+def wait_for_setup(settings: NodeWriterSettings, stopping: threading.Event) -> NodeSetup | None:
+    """Resolve the set-up, waiting while the data disk is missing; None when told to stop.
+
+    A node whose data disk is not mounted yet (or is being replaced) should not crash-loop:
+    the writer says why once, answers /readyz with 503 and the reason, and retries every
+    RESYNC_INTERVAL. A cgroup layout it cannot use is a configuration error and raises.
+    """
+    try:
+        return resolve_setup(settings)
+    except DeviceError as error:
+        log.error("cannot throttle yet: %s; retrying every %gs", error, settings.resync_interval)
+        reason = f"devices missing: {error}"
+    health = None
+    if settings.metrics_port:
+        health = HealthServer(
+            WriterMetrics().registry,
+            lambda: (False, reason),
+            settings.metrics_port,
+            host=settings.metrics_address,
+        )
+        health.start()
+    try:
+        while not stopping.wait(settings.resync_interval):
+            try:
+                setup = resolve_setup(settings)
+            except DeviceError as error:
+                reason = f"devices missing: {error}"
+                log.debug("still waiting for devices: %s", error)
+                continue
+            log.info("devices found: %s", ",".join(str(device) for device in setup.devices))
+            return setup
+        return None
+    finally:
+        if health is not None:
+            health.stop()
+
+
 class NodeWriter:
     """The running service: pod watch, periodic resync and the health server."""
 
@@ -63,7 +100,7 @@ class NodeWriter:
             throttle=throttle_for(setup.layout.version, files or KernelFiles()),
             exclusions=Exclusions(
                 namespaces=frozenset(settings.exclude_namespaces),
-                selector=parse_selector(settings.exclude_label_selector),
+                selector=parse_label_selector(settings.exclude_label_selector),
                 keywords=settings.exclude_keywords,
             ),
             default_iops=settings.container_iops_limit,

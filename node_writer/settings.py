@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from iops_limit.label_selectors import SelectorError, parse_label_selector
 from iops_limit.settings import duration_setting, setting
 
 
@@ -33,6 +34,15 @@ def _port(text: str) -> int:
     return value
 
 
+def _label_selector(text: str) -> str:
+    """Checked at start-up so a typo stops the writer instead of excluding nothing."""
+    try:
+        parse_label_selector(text)
+    except SelectorError as error:
+        raise ValueError(f"not a label selector: {error}") from None
+    return text
+
+
 @dataclass(frozen=True)
 class NodeWriterSettings:
     node_name: str = setting("", "this node's name, as in spec.nodeName", required=True)
@@ -57,7 +67,9 @@ class NodeWriterSettings:
         ("pause", "istio-proxy"),
         "containers whose name or image contains one of these are never touched",
     )
-    exclude_label_selector: str = setting("", "pods matching this label selector are never touched")
+    exclude_label_selector: str = setting(
+        "", "pods matching this label selector are never touched", parse=_label_selector
+    )
     resync_interval: float = duration_setting(
         "30s", "full re-check of every container against the cgroup files"
     )

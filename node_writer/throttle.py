@@ -19,6 +19,15 @@ V1_FILES = {name: f"blkio.throttle.{name}_device" for name in FIELDS}
 V2_KEYS = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}
 
 
+# What the kernel means by the errors a throttle file write returns. ENODEV: v1 and v2 share the
+# code that looks the number up as a whole disk, so a partition gets the same answer as a
+# removed device (seen on 6.1 by tests/node_writer/test_kernel_v2_vm.py).
+_WRITE_ERRORS = {
+    errno.EINVAL: "the kernel refused the value",
+    errno.ENODEV: "no such device, or not a whole disk (the kernel refuses partitions)",
+}
+
+
 class ThrottleError(Exception):
     """A limit could not be read or written; the message names the file."""
 
@@ -144,7 +153,7 @@ def _write(files: CgroupFiles, path: str, text: str) -> None:
     except FileNotFoundError:
         raise CgroupGone(f"{path} does not exist") from None
     except OSError as error:
-        why = "the kernel refused the value" if error.errno == errno.EINVAL else error.strerror
+        why = _WRITE_ERRORS.get(error.errno or 0, error.strerror)
         raise ThrottleError(f"cannot write {text!r} to {path}: {why or error}") from None
 
 

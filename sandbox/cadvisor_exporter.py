@@ -320,7 +320,7 @@ class CadvisorExporter:
             for mirror in self._mirrors(series):
                 out.append((mirror, counters))
             if self._pod_level and not series.standalone:
-                pod = replace(series, container="", cid="")
+                pod = replace(series, container="", cid="", image="")
                 pods[pod] = pods.get(pod, Counters()).plus(counters)
         if self._pause:
             pauses = {
@@ -381,6 +381,9 @@ def escape(value: str) -> str:
 
 def _handler_for(exporter: CadvisorExporter) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
+        # Headers and body go out in two sends; with Nagle on, the body waits for a delayed ACK.
+        disable_nagle_algorithm = True
+
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] not in ("/metrics/cadvisor", "/metrics"):
                 self.send_error(404)

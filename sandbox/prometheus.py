@@ -47,7 +47,8 @@ class PrometheusServer:
     ``targets`` is a list of ``host:port`` scraped under the job ``cadvisor``, or a mapping
     job name -> targets (the same target under two jobs serves the same series twice, with
     different ``job`` labels). ``route_prefix`` serves the API under a path, as behind a
-    reverse proxy (``--web.external-url``); :attr:`url` includes it.
+    reverse proxy (``--web.external-url``); :attr:`url` includes it. ``tls`` (certificate
+    file, key file) serves HTTPS with a self-signed certificate.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class PrometheusServer:
         backfill: Path | None = None,
         route_prefix: str = "",
         metrics_path: str = "/metrics/cadvisor",
+        tls: tuple[Path, Path] | None = None,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 60.0,
     ) -> None:
@@ -74,6 +76,7 @@ class PrometheusServer:
         self.route_prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self._metrics_path = metrics_path
         self._extra_args = tuple(extra_args)
+        self._tls = tls
         self._ready_timeout = ready_timeout
         self._pending_backfill = backfill
         self.port = free_port()
@@ -82,14 +85,15 @@ class PrometheusServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.route_prefix}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{self.route_prefix}"
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def config_text(self) -> str:
-        """prometheus.yml: one scrape job per entry of :attr:`jobs`. JSON is valid YAML."""
+        """prometheus.yml: one scrape job per entry of :attr:`jobs`."""
         if not self.jobs:
             return f"global:\n  scrape_interval: {self.scrape_interval}\nscrape_configs: []\n"
         lines = ["global:", f"  scrape_interval: {self.scrape_interval}", "scrape_configs:"]
@@ -133,6 +137,8 @@ class PrometheusServer:
             raise PrometheusServerError(
                 f"promtool backfill of {path} failed ({result.returncode}): {result.stderr[-2000:]}"
             )
+        if path != source:
+            path.unlink()  # the text we wrote; kept above only to debug a failed backfill
 
     def start(self) -> "PrometheusServer":
         """Start and wait until ``/-/ready`` answers; a port taken meanwhile gets a new one."""
@@ -165,7 +171,14 @@ class PrometheusServer:
             *self._extra_args,
         ]
         if self.route_prefix:
-            args.append(f"--web.external-url=http://127.0.0.1:{self.port}{self.route_prefix}")
+            args.append(f"--web.external-url={self.url}")
+        if self._tls is not None:
+            cert, key = self._tls
+            web_config = self.work_dir / "web.yml"
+            web_config.write_text(
+                f'tls_server_config: {{cert_file: "{cert}", key_file: "{key}"}}\n'
+            )
+            args.append(f"--web.config.file={web_config}")
         with self._log_path.open("ab") as out:
             self._process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
 
@@ -175,7 +188,9 @@ class PrometheusServer:
             if not self.running:
                 return False
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                verify = str(self._tls[0]) if self._tls else True
+                ready = requests.get(f"{self.url}/-/ready", timeout=2, verify=verify)
+                if ready.status_code == 200:
                     return True
             except requests.RequestException:
                 pass

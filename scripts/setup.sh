@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(prometheus prometheus-alertmanager fio)
+# qemu-system-x86 and busybox-static boot the cgroup v2 VM test (scripts/vm-cgroup-v2.sh).
+debian_packages=(prometheus prometheus-alertmanager fio qemu-system-x86 busybox-static)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -28,6 +29,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if ((own_policy)); then rm -f /usr/sbin/policy-rc.d; fi
 fi
+
+# The VM test's kernel: downloaded and unpacked once per Debian kernel version, then cached.
+scripts/vm-cgroup-v2.sh --fetch
 
 python=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then

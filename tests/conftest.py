@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.alertmanager",
     "tests.fixtures.cgroups",
+    "tests.fixtures.vm",
 ]

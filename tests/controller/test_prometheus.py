@@ -1,6 +1,7 @@
 """PrometheusSource against a real Prometheus scraping the cAdvisor-format exporter."""
 
 import http.server
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,13 +11,8 @@ import pandas as pd
 import pytest
 import requests
 
-from controller.prometheus import (
-    HISTORY_COLUMNS,
-    PrometheusError,
-    PrometheusSource,
-    rate_queries,
-    resolve_standalone,
-)
+from controller.prometheus import PrometheusError, PrometheusSource, rate_queries
+from controller.rate_frames import HISTORY_COLUMNS, resolve_standalone
 from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
 from sandbox.prometheus import PrometheusServer, free_port
 from tests.fixtures.prometheus import PrometheusFactory
@@ -329,3 +325,32 @@ def test_current_is_evaluated_at_the_given_time(
     with PrometheusSource(server.url) as source:
         assert source.current(long_ago).empty
         assert len(source.current(time.time())) == 2
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_verified_with_the_ca_file_refused_without_it_or_skipped_on_request(
+    busy_node: CadvisorExporter, prometheus: PrometheusFactory, self_signed: tuple[Path, Path]
+) -> None:
+    server = prometheus(busy_node, tls=self_signed)
+    assert server.url.startswith("https://")
+    with PrometheusSource(server.url, ca_file=self_signed[0]) as trusted:
+        assert len(trusted.current(time.time())) == 2
+    with (
+        PrometheusSource(server.url, retries=0) as untrusted,
+        pytest.raises(PrometheusError, match=r"SSLError|CERTIFICATE_VERIFY_FAILED"),
+    ):
+        untrusted.current(time.time())
+    with PrometheusSource(server.url, skip_verify=True) as unchecked:
+        assert len(unchecked.current(time.time())) == 2

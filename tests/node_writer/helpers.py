@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iops_limit.annotations import ContainerLimits
+from iops_limit.label_selectors import parse_label_selector
 from node_writer.cgroup_paths import CgroupLayout
 from node_writer.devices import Device
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions, PodView, pod_view
 from node_writer.reconciler import Reconciler
-from node_writer.selector import parse_selector
 from node_writer.throttle import throttle_for
 from sandbox.fake_cgroups import KernelLikeFiles, add_container
 
@@ -122,7 +122,7 @@ def harness(
         devices=(DISK,),
         throttle=throttle_for(layout.version, files),
         exclusions=Exclusions(
-            frozenset(exclude_namespaces), parse_selector(exclude_selector), exclude_keywords
+            frozenset(exclude_namespaces), parse_label_selector(exclude_selector), exclude_keywords
         ),
         default_iops=default_iops,
         events=events,

@@ -1,4 +1,4 @@
-"""``python -m node_writer show | reset`` over a fake tree, and start-up errors."""
+"""``python -m node_writer run | show | reset`` as processes over a fake tree and the fake API."""
 
 import os
 import signal
@@ -73,12 +73,12 @@ def test_missing_node_name_names_the_variable_and_flag() -> None:
     assert "NODE_NAME / --node-name is required" in result.stderr
 
 
-def test_missing_data_disk_is_a_clear_start_up_error(
+def test_show_without_its_data_disk_is_a_clear_error(
     make_cgroup_tree: Callable[[str, str], CgroupLayout], fake_host: FakeHost
 ) -> None:
     layout = make_cgroup_tree("v2", "cgroupfs")
     result = node_writer(
-        "run",
+        "show",
         "--node-name=node-1",
         f"--cgroup-root={layout.root}",
         "--devices=259:7",
@@ -86,6 +86,67 @@ def test_missing_data_disk_is_a_clear_start_up_error(
     )
     assert result.returncode == 2
     assert "block device 259:7 does not exist" in result.stderr
+
+
+def test_run_without_its_data_disk_is_unready_until_the_disk_appears(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout],
+    fake_host: FakeHost,
+    kube_api: FakeKube,
+    kubeconfig: Path,
+) -> None:
+    layout = make_cgroup_tree("v1", "cgroupfs")
+    kube_api.add_node("node-1")
+    port = free_port()
+    writer = start_writer(
+        NODE_NAME="node-1",
+        CGROUP_ROOT=layout.root,
+        DEVICES="259:7",
+        SYS_ROOT=fake_host.sys_root,
+        KUBECONFIG=str(kubeconfig),
+        METRICS_PORT=str(port),
+        METRICS_ADDRESS="127.0.0.1",
+        RESYNC_INTERVAL="1s",
+    )
+    try:
+        wait_for(writer, port, lambda answer: answer[0] == 503)
+        status, why = read_url(f"http://127.0.0.1:{port}/readyz")
+        assert status == 503
+        assert why.startswith("devices missing: block device 259:7 does not exist")
+        fake_host.add_disk("nvme1n1", 259, 7)
+        wait_for(writer, port, lambda answer: answer == (200, "ok\n"))
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        output, _ = writer.communicate(timeout=30)
+    assert writer.returncode == 0, output
+    assert "cannot throttle yet: block device 259:7 does not exist" in output
+    assert "devices found: 259:7" in output
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_writer(**env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "node_writer", "run"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(
+    writer: subprocess.Popen[str], port: int, answered: Callable[[tuple[int, str]], bool]
+) -> None:
+    deadline = time.monotonic() + 60
+    while not answered(read_url(f"http://127.0.0.1:{port}/readyz")):
+        assert writer.poll() is None, "the writer exited"
+        assert time.monotonic() < deadline, "/readyz never gave the awaited answer"
+        time.sleep(0.1)
 
 
 def test_bad_label_selector_is_refused_at_start_up() -> None:
@@ -107,34 +168,18 @@ def test_run_applies_limits_serves_health_and_stops_on_sigterm(
     view = create_cgroups(layout, pod)
     kube_api.add_pod(pod)
     cgroup = layout.container_dir(view.uid, view.qos, view.containers[0].container_id or "")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "NODE_NAME": "node-1",
-        "CGROUP_ROOT": layout.root,
-        "DEVICES": "259:0",
-        "SYS_ROOT": fake_host.sys_root,
-        "KUBECONFIG": str(kubeconfig),
-        "METRICS_PORT": str(port),
-        "METRICS_ADDRESS": "127.0.0.1",
-    }
-    writer = subprocess.Popen(
-        [sys.executable, "-m", "node_writer", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    port = free_port()
+    writer = start_writer(
+        NODE_NAME="node-1",
+        CGROUP_ROOT=layout.root,
+        DEVICES="259:0",
+        SYS_ROOT=fake_host.sys_root,
+        KUBECONFIG=str(kubeconfig),
+        METRICS_PORT=str(port),
+        METRICS_ADDRESS="127.0.0.1",
     )
     try:
-        deadline = time.monotonic() + 60
-        while read_url(f"http://127.0.0.1:{port}/readyz") != (200, "ok\n"):
-            assert writer.poll() is None, "the writer exited"
-            assert time.monotonic() < deadline, "the writer never became ready"
-            time.sleep(0.1)
+        wait_for(writer, port, lambda answer: answer == (200, "ok\n"))
         limits = V1Throttle(KernelLikeFiles()).read(cgroup)
         assert limits == {DISK: ContainerLimits(250, 250)}
         status, metrics = read_url(f"http://127.0.0.1:{port}/metrics")

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from iops_limit.annotations import ContainerLimits
+from iops_limit.label_selectors import parse_label_selector
 from node_writer.cgroup_paths import CgroupLayout
 from node_writer.devices import resolve_devices
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions, pod_view
 from node_writer.reconciler import APPLIED, CLEARED, Reconciler
-from node_writer.selector import parse_selector
 from node_writer.throttle import KernelFiles, V1Throttle
 from tests.node_writer.helpers import Events, pod_json, with_annotations
 
@@ -57,7 +57,7 @@ def test_real_kernel_throttles_to_the_annotated_write_iops_and_clears(
         layout=layout,
         devices=devices,
         throttle=V1Throttle(KernelFiles()),
-        exclusions=Exclusions(frozenset(), parse_selector(""), ()),
+        exclusions=Exclusions(frozenset(), parse_label_selector(""), ()),
         default_iops=0,
         events=events,
         metrics=WriterMetrics(),

@@ -1,5 +1,6 @@
 """v1 blkio.throttle.* and v2 io.max writers over a fake tree with the kernel's file semantics."""
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,6 +121,23 @@ def test_a_refused_write_names_the_file(
     with pytest.raises(ThrottleError, match="refused the value") as raised:
         throttle_for(version, Refusing()).apply(cgroup, DISK, ContainerLimits(write_iops=100))
     assert cgroup in str(raised.value)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_partition_refused_by_the_kernel_is_named_as_such(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout], version: str
+) -> None:
+    class NoWholeDisk(KernelLikeFiles):
+        def write(self, path: str, text: str) -> None:
+            raise OSError(errno.ENODEV, "No such device")  # what a real kernel answers
+
+    cgroup = container(make_cgroup_tree, version)
+    with pytest.raises(
+        ThrottleError, match=r"259:1.*not a whole disk \(the kernel refuses partitions"
+    ):
+        throttle_for(version, NoWholeDisk()).apply(
+            cgroup, Device(259, 1), ContainerLimits(write_iops=100)
+        )
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

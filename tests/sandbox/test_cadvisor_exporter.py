@@ -2,6 +2,7 @@
 
 import io
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -114,7 +115,9 @@ def test_noise_series_pod_level_pause_and_other_device() -> None:
     clock = FakeClock()
     with CadvisorExporter(clock=clock, pod_level=True, pause=True, other_device="/dev/sda") as ex:
         ex.set_rates("shop", "web", "app", write_iops=10)
-        ex.set_rates("shop", "web", "sidecar", write_iops=5)
+        sidecar = ex.set_rates("shop", "web", "sidecar", write_iops=5)
+        ex.set_series_rates(replace(sidecar, image="registry.example/proxy:2"), Rates(write_iops=5))
+        ex.remove(sidecar)
         clock.now += 100
         samples = scraped(ex)
     writes = "container_fs_writes_total"
@@ -125,6 +128,15 @@ def test_noise_series_pod_level_pause_and_other_device() -> None:
     assert values_for(samples, writes, pod="web", container="") == [1500.0]
     (pause,) = values_for(samples, writes, pod="web", container="POD")
     assert pause > 0
+
+
+def test_explicit_timestamps_like_kubelet() -> None:
+    clock = FakeClock()
+    with CadvisorExporter(clock=clock, timestamps=True) as exporter:
+        exporter.set_rates("shop", "db-0", "mysql", write_iops=1)
+        body = requests.get(exporter.url, timeout=10).text
+    samples = [line for line in body.splitlines() if not line.startswith("#")]
+    assert samples and all(line.endswith(" 1700000000000") for line in samples)
 
 
 def test_source_callback_serves_counters_read_elsewhere() -> None:
@@ -174,8 +186,9 @@ def test_backfilled_past_joins_live_scrapes_so_rate_is_right_from_the_first_quer
     cadvisor_exporter.set_rates("shop", "db-0", "mysql", write_iops=2000, since=300)
     server = prometheus(cadvisor_exporter)
     promql = 'rate(container_fs_writes_total{pod="db-0"}[2m])'
-    (before_any_scrape,) = query(server, promql, time=time.time() - 5)
-    assert float(before_any_scrape["value"][1]) == pytest.approx(2000, rel=0.01)
+    ((_, _, past_end),) = cadvisor_exporter.pasts()
+    (backfilled,) = query(server, promql, time=past_end - 1)
+    assert float(backfilled["value"][1]) == pytest.approx(2000, rel=0.01)
     cadvisor_exporter.wait_for_scrapes(3)
     (after_scrapes,) = query(server, promql)
     assert float(after_scrapes["value"][1]) == pytest.approx(2000, rel=0.05)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from controller.selectors import SelectorError, parse_label_selector
+from controller.selectors import select_rows
+from iops_limit.label_selectors import SelectorError, parse_label_selector
 
 PODS = np.array(
     [
@@ -30,7 +31,7 @@ PODS = np.array(
     ],
 )
 def test_selector_matches_like_kubernetes(selector: str, expected: list[bool]) -> None:
-    assert parse_label_selector(selector).matches(PODS).tolist() == expected
+    assert select_rows(parse_label_selector(selector), PODS).tolist() == expected
 
 
 @pytest.mark.parametrize(

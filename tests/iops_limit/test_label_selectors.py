@@ -1,8 +1,8 @@
-"""EXCLUDE_LABEL_SELECTOR: Kubernetes label-selector syntax."""
+"""Kubernetes label selectors: podSelector, EXCLUDE_LABEL_SELECTOR and the fake API share them."""
 
 import pytest
 
-from node_writer.selector import SelectorError, parse_selector
+from iops_limit.label_selectors import SelectorError, parse_label_selector
 
 
 @pytest.mark.parametrize(
@@ -19,16 +19,17 @@ from node_writer.selector import SelectorError, parse_selector
         ("team=a,tier in (db)", {"team": "a", "tier": "db"}, True),
         ("team=a,tier in (db)", {"team": "b", "tier": "db"}, False),
         ("example.com/owner=x", {"example.com/owner": "x"}, True),
-        ("", {"tier": "db"}, False),
+        ("", {"tier": "db"}, True),
+        ("tier!=db", None, True),
     ],
 )
 def test_selector_matches_like_kubernetes(
-    selector: str, labels: dict[str, str], expected: bool
+    selector: str, labels: dict[str, str] | None, expected: bool
 ) -> None:
-    assert parse_selector(selector).matches(labels) is expected
+    assert parse_label_selector(selector).matches(labels) is expected
 
 
 @pytest.mark.parametrize("selector", ["tier in (db", "=db", "tier in (a b)", "tier ~ db", "a,,=b"])
 def test_malformed_selector_is_refused(selector: str) -> None:
     with pytest.raises(SelectorError):
-        parse_selector(selector)
+        parse_label_selector(selector)

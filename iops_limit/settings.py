@@ -92,12 +92,15 @@ def flag_name(name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
     """Add one flag per setting; defaults stay None so the environment can fill them."""
     for field in dataclasses.fields(cls):
+        # A bare boolean flag (``--dry-run``) means true; ``--dry-run false`` still works.
+        switch = {"nargs": "?", "const": "true"} if isinstance(field.default, bool) else {}
         parser.add_argument(
             flag_name(field.name),
             dest=field.name,
             default=None,
             metavar=env_name(field.name),
             help=f"{field.metadata['help']} (env {env_name(field.name)})",
+            **switch,  # type: ignore[arg-type]
         )
 
 

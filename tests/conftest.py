@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.alertmanager",
     "tests.fixtures.cgroups",
     "tests.fixtures.vm",
+    "tests.fixtures.controller",
 ]

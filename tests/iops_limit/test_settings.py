@@ -57,3 +57,11 @@ def test_describe_masks_secrets_and_shows_durations_as_written() -> None:
     assert "hunter2" not in str(shown)
     assert shown["INTERVAL"] == "30s"
     assert shown["EXCLUDE_NAMESPACES"] == "kube-system"
+
+
+def test_a_bare_boolean_flag_means_true_and_still_takes_a_value() -> None:
+    assert parse(["--dry-run"], {"PROMETHEUS_URL": "http://x"}).dry_run is True
+    assert (
+        parse(["--dry-run", "false"], {"PROMETHEUS_URL": "http://x", "DRY_RUN": "true"}).dry_run
+        is False
+    )

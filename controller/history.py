@@ -1,0 +1,147 @@
+"""Recent per-container rates in memory, one step per cycle, for the rules' ``for`` windows.
+
+A range query over 100k containers is far too slow for every cycle (DESIGN.md), so each cycle's
+instant result is kept as one step. Prometheus' history seeds the buffer only when memory cannot
+cover the window: after a (re)start, after a failed cycle left a gap, or when a reloaded rule
+set needs a longer window. That keeps a restarted controller deciding as one that kept running.
+
+Memory stays small at 100k containers: a step is an array of integer container codes and a
+matrix of rates, the keys' strings are held once. The engine is handed only the rows that can
+matter (see :meth:`History.frame`).
+"""
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+KEY = ["namespace", "pod", "container"]
+RATES = ["read_iops", "write_iops", "total_iops", "read_bps", "write_bps"]
+COLUMNS = ["time", *KEY, *RATES]
+
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class _Step:
+    time: float
+    codes: npt.NDArray[np.int64]
+    rates: npt.NDArray[np.float64]  # one row per code, RATES in order
+
+
+class History:
+    """Steps of the history frame, oldest first, keys encoded as integers."""
+
+    def __init__(self) -> None:
+        self._codes: dict[Key, int] = {}
+        self._keys: list[Key] = []
+        self._steps: list[_Step] = []
+        self._covered_from: float | None = None  # no gap in memory from here on
+        self._last: float | None = None
+
+    def covers(self, start: float, interval: float) -> bool:
+        """Whether memory holds every step from ``start`` on, with no gap longer than a step."""
+        return self._covered_from is not None and self._covered_from <= start + interval
+
+    def seed(self, frames: Iterable[pd.DataFrame], start: float, now: float) -> None:
+        """Replace memory with Prometheus' history covering ``start``..``now``, read in parts
+        (each part is encoded before the next is read, so only one is ever held as strings)."""
+        self._steps = []
+        for frame in frames:
+            for time, rows in frame.groupby("time", sort=True):
+                self._steps.append(self._encode(float(str(time)), rows))
+        self._steps.sort(key=lambda step: step.time)
+        self._covered_from = start
+        self._last = now
+
+    def add(self, current: pd.DataFrame, now: float, interval: float) -> None:
+        """Append this cycle's rates as the step at ``now``; a late cycle breaks coverage."""
+        if self._last is not None and now - self._last > 2 * interval:
+            self._covered_from = None
+        self._steps.append(self._encode(now, current))
+        if self._covered_from is None:
+            self._covered_from = now
+        self._last = now
+
+    def gap(self) -> None:
+        """A cycle failed: memory no longer covers the window without holes."""
+        self._covered_from = None
+
+    def frame(
+        self, start: float, relevant: Collection[Key], present: Collection[Key]
+    ) -> pd.DataFrame:
+        """The steps from ``start`` on, as the engine's history frame, cut to what can matter.
+
+        ``relevant`` are the containers whose history can change a decision now (a rule holds
+        for them now, or they hold a limit); every other container's rows are left out. A step
+        the relevant containers all miss keeps one row of another container of the current
+        frame (``present``): the steps the engine sees, and the interval it infers from them
+        when not told, stay what they would be with every row. Steps older than ``start`` are
+        dropped from memory.
+        """
+        self._steps = [step for step in self._steps if step.time >= start]
+        self._forget_unused_keys()
+        wanted = self._code_array(relevant)
+        present_codes = self._code_array(present)
+        parts: list[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        for step in self._steps:
+            keep = np.isin(step.codes, wanted)
+            if not keep.any():
+                filler = np.flatnonzero(np.isin(step.codes, present_codes))[:1]
+                keep = np.zeros(len(step.codes), dtype=bool)
+                keep[filler] = True
+            parts.append((step.time, step.codes[keep], step.rates[keep]))
+        return self._decode(parts)
+
+    def _code_array(self, keys: Collection[Key]) -> npt.NDArray[np.int64]:
+        codes = [self._codes[key] for key in keys if key in self._codes]
+        return np.asarray(codes, dtype=np.int64)
+
+    def _encode(self, time: float, frame: pd.DataFrame) -> _Step:
+        keys = zip(frame["namespace"], frame["pod"], frame["container"], strict=True)
+        codes = np.fromiter((self._code(key) for key in keys), dtype=np.int64, count=len(frame))
+        rates = frame[RATES].to_numpy(dtype=np.float64, copy=True)
+        return _Step(time, codes, rates)
+
+    def _code(self, key: Key) -> int:
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self._keys)
+            self._keys.append(key)
+        return code
+
+    def _forget_unused_keys(self) -> None:
+        """Containers come and go: renumber once most codes belong to none of the steps."""
+        used = (
+            np.unique(np.concatenate([s.codes for s in self._steps]))
+            if self._steps
+            else np.zeros(0, dtype=np.int64)
+        )
+        if len(self._keys) <= 2 * len(used) + 1024:
+            return
+        renumber = np.full(len(self._keys), -1, dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        self._keys = [self._keys[code] for code in used]
+        self._codes = {key: code for code, key in enumerate(self._keys)}
+        self._steps = [_Step(s.time, renumber[s.codes], s.rates) for s in self._steps]
+
+    def _decode(
+        self, parts: list[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+    ) -> pd.DataFrame:
+        if not parts:
+            codes = np.zeros(0, dtype=np.int64)
+            rates = np.zeros((0, len(RATES)))
+            times = np.zeros(0)
+        else:
+            codes = np.concatenate([p[1] for p in parts])
+            rates = np.concatenate([p[2] for p in parts])
+            times = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+        keys = [self._keys[code] for code in codes]
+        columns: dict[str, object] = {"time": times}
+        for position, name in enumerate(KEY):
+            columns[name] = pd.Series([key[position] for key in keys], dtype=str)
+        for position, name in enumerate(RATES):
+            columns[name] = rates[:, position]
+        return pd.DataFrame(columns, columns=COLUMNS)

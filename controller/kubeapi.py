@@ -1,0 +1,137 @@
+"""The controller's calls to the Kubernetes API, each one through a client-side token bucket.
+
+Pods travel as plain JSON dicts (``_preload_content=False``): turning 100k pods into the
+client's model objects costs more than the rest of a cycle, and we read a handful of fields.
+Errors arrive as :mod:`iops_limit.kube` classes (NotFound, Conflict, Expired, Unavailable).
+"""
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import kubernetes
+import urllib3
+from kubernetes.watch.watch import iter_resp_lines
+
+from controller.ratelimit import TokenBucket
+from iops_limit.kube import Expired, KubeError, PodRef, call, post_event
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "iops-controller"
+MERGE_PATCH = "application/merge-patch+json"
+LIST_PAGE_SIZE = 500  # client-go's default page
+
+T = TypeVar("T")
+
+
+class KubeApi:
+    """Pods, Events and Leases for the controller, rate-limited like client-go (QPS + burst)."""
+
+    def __init__(
+        self,
+        client: kubernetes.client.ApiClient,
+        bucket: TokenBucket,
+        list_page_size: int = LIST_PAGE_SIZE,
+    ) -> None:
+        self._page_size = list_page_size
+        self._core = kubernetes.client.CoreV1Api(client)
+        self._coordination = kubernetes.client.CoordinationV1Api(client)
+        self._bucket = bucket
+
+    def list_pods(self, convert: Callable[[dict[str, Any]], T]) -> tuple[list[T], str]:
+        """Every pod, page by page, each passed through ``convert`` as its page arrives (so
+        only one page of raw JSON is alive at a time); returns them and the resourceVersion."""
+        pods: list[T] = []
+        token: str | None = None
+        while True:
+            self._bucket.acquire()
+            kwargs: dict[str, Any] = {"limit": self._page_size, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            response: Any = call("list pods", self._core.list_pod_for_all_namespaces, **kwargs)
+            page = json.loads(response.data)
+            pods.extend(convert(pod) for pod in page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue")
+            if not token:
+                return pods, str(metadata.get("resourceVersion") or "")
+
+    def watch_pods(self, resource_version: str, timeout_seconds: int) -> Iterator[dict[str, Any]]:
+        """Watch events after ``resource_version`` as dicts; raises Expired on 410 Gone."""
+        self._bucket.acquire()
+        response: Any = call(
+            "watch pods",
+            self._core.list_pod_for_all_namespaces,
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            _preload_content=False,
+            _request_timeout=(10, timeout_seconds + 30),
+        )
+        try:
+            for line in iter_resp_lines(response):
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    code = int(status.get("code") or 0)
+                    message = f"watch pods: {code} {status.get('message', '')}"
+                    raise Expired(message, code) if code == 410 else KubeError(message, code)
+                yield event
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
+            raise KubeError(f"watch pods: stream broke: {error}") from error
+        finally:
+            response.release_conn()
+
+    def patch_pod_annotations(
+        self, namespace: str, name: str, annotations: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        """A JSON merge patch of annotations (None deletes a key); returns the patched pod."""
+        self._bucket.acquire()
+        body = {"metadata": {"annotations": dict(annotations)}}
+        response: Any = call(
+            f"patch pod {namespace}/{name}",
+            self._core.patch_namespaced_pod,
+            name,
+            namespace,
+            body,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+        )
+        pod: dict[str, Any] = json.loads(response.data)
+        return pod
+
+    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> None:
+        self._bucket.acquire()
+        post_event(self._core, pod, reason, message, component=COMPONENT, warning=warning)
+
+    def read_lease(self, namespace: str, name: str) -> Any:
+        self._bucket.acquire()
+        return call(
+            f"read Lease {namespace}/{name}",
+            self._coordination.read_namespaced_lease,
+            name,
+            namespace,
+        )
+
+    def create_lease(self, namespace: str, body: Any) -> Any:
+        self._bucket.acquire()
+        return call(
+            f"create Lease in {namespace}",
+            self._coordination.create_namespaced_lease,
+            namespace,
+            body,
+        )
+
+    def replace_lease(self, namespace: str, name: str, body: Any) -> Any:
+        """Replace with the body's resourceVersion: a Conflict means someone else wrote first."""
+        self._bucket.acquire()
+        return call(
+            f"replace Lease {namespace}/{name}",
+            self._coordination.replace_namespaced_lease,
+            name,
+            namespace,
+            body,
+        )

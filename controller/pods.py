@@ -1,0 +1,238 @@
+"""Pod metadata for the cycle from a watch-backed cache: list once, then watch.
+
+Why a cache and not a fetch per cycle: the rules may consider any container in the cluster, and
+listing every pod every INTERVAL is the load an operator of a large cluster will not accept.
+One list at start, then a watch from its resourceVersion; on 410 Gone (the watch fell too far
+behind) list again. The cycle reads a snapshot, never the API. Only what the controller uses
+is kept per pod (labels, node, UID, container names, ``iops-limit/*`` annotations), so 100k
+pods stay small.
+"""
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from controller.kubeapi import KubeApi
+from iops_limit.annotations import PREFIX
+from iops_limit.kube import Expired, KubeError, PodRef
+
+log = logging.getLogger(__name__)
+
+WATCH_TIMEOUT_SECONDS = 300
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """What the controller knows about one pod."""
+
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]  # only the iops-limit/* ones
+    containers: tuple[str, ...]
+    resource_version: str
+    container_ids: Mapping[str, str]  # runtime container ID (no scheme) -> container name
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+    def ref(self) -> PodRef:
+        return PodRef(self.namespace, self.name, self.uid)
+
+
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+
+def pod_info(pod: Mapping[str, Any]) -> PodInfo:
+    """The cached form of a pod's JSON.
+
+    Namespaces, nodes, container names and labels repeat across thousands of pods: interned,
+    each is held once (at 100k pods that is most of the cache's memory).
+    """
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    annotations = {
+        k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith(PREFIX)
+    }
+    labels = metadata.get("labels") or {}
+    return PodInfo(
+        namespace=sys.intern(str(metadata.get("namespace") or "")),
+        name=str(metadata.get("name") or ""),
+        uid=str(metadata.get("uid") or ""),
+        node=sys.intern(str(spec.get("nodeName") or "")),
+        labels={sys.intern(k): sys.intern(v) for k, v in labels.items()} if labels else _NONE,
+        annotations=annotations or _NONE,
+        containers=tuple(sys.intern(str(c.get("name"))) for c in spec.get("containers") or []),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        container_ids=_container_ids(pod.get("status") or {}),
+    )
+
+
+def _container_ids(status: Mapping[str, Any]) -> dict[str, str]:
+    """``containerd://abc...`` -> ``abc...``: standalone cAdvisor series name containers by ID."""
+    out: dict[str, str] = {}
+    for entry in status.get("containerStatuses") or []:
+        _, _, container_id = str(entry.get("containerID") or "").rpartition("://")
+        if container_id:
+            out[container_id] = sys.intern(str(entry.get("name")))
+    return out
+
+
+def _newer(candidate: str, cached: str) -> bool:
+    """Whether a pod version is not older than the cached one (resourceVersions are integers
+    in every API server we know; when either is not, trust arrival order)."""
+    if candidate.isdigit() and cached.isdigit():
+        return int(candidate) >= int(cached)
+    return True
+
+
+Listener = Callable[[PodInfo | None, PodInfo | None], None]
+
+
+class PodCache:
+    """All pods, kept current by a watch in a background thread.
+
+    ``listener(before, after)`` is called for every change the watch reports (None for a pod
+    that appeared or went away); ``iops-controller watch`` uses it.
+    """
+
+    def __init__(self, api: KubeApi, listener: Listener | None = None) -> None:
+        self._api = api
+        self._listener = listener
+        self._pods: dict[Key, PodInfo] = {}
+        self._annotated: set[Key] = set()
+        self._resource_version = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._synced = threading.Event()
+        self.relists = 0
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> PodInfo | None:
+        with self._lock:
+            return self._pods.get((namespace, name))
+
+    def snapshot(self) -> dict[Key, PodInfo]:
+        with self._lock:
+            return dict(self._pods)
+
+    def annotated(self) -> list[PodInfo]:
+        """Pods carrying any ``iops-limit/*`` annotation: the only ones that can hold a limit."""
+        with self._lock:
+            return [self._pods[key] for key in self._annotated]
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    # -- keeping it current --------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """List every pod and replace the cache with the result."""
+        infos, resource_version = self._api.list_pods(pod_info)
+        fresh = {info.key: info for info in infos}
+        with self._lock:
+            before = self._pods
+            self._pods = fresh
+            self._annotated = {key for key, info in fresh.items() if info.annotations}
+            self._resource_version = resource_version
+        self._synced.set()
+        if self._listener is not None and before:
+            for key in before.keys() | fresh.keys():
+                if before.get(key) != fresh.get(key):
+                    self._listener(before.get(key), fresh.get(key))
+        log.info("pod cache: listed %d pods at resourceVersion %s", len(fresh), resource_version)
+
+    def observe(self, pod: Mapping[str, Any]) -> None:
+        """Take a pod we got from the API outside the watch (e.g. a patch response)."""
+        self._put(pod_info(pod))
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a pod the API said is gone (404)."""
+        self._remove((namespace, name))
+
+    def start(self) -> None:
+        """List now (raising if the API cannot be reached), then watch in the background."""
+        self.sync()
+        self._thread = threading.Thread(target=self._watch_loop, name="pod-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _put(self, info: PodInfo) -> None:
+        with self._lock:
+            before = self._pods.get(info.key)
+            if before is not None and not _newer(info.resource_version, before.resource_version):
+                return
+            self._pods[info.key] = info
+            if info.annotations:
+                self._annotated.add(info.key)
+            else:
+                self._annotated.discard(info.key)
+        if self._listener is not None and before != info:
+            self._listener(before, info)
+
+    def _remove(self, key: Key) -> None:
+        with self._lock:
+            before = self._pods.pop(key, None)
+            self._annotated.discard(key)
+        if self._listener is not None and before is not None:
+            self._listener(before, None)
+
+    def _watch_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._watch_once()
+                failures = 0
+            except Expired:
+                log.info("pod watch: resourceVersion expired, listing again")
+                self.relists += 1
+                try:
+                    self.sync()
+                except KubeError as error:
+                    failures = self._back_off(failures, error)
+            except KubeError as error:
+                failures = self._back_off(failures, error)
+
+    def _back_off(self, failures: int, error: KubeError) -> int:
+        delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+        log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
+        self._stop.wait(delay)
+        return failures + 1
+
+    def _watch_once(self) -> None:
+        with self._lock:
+            resource_version = self._resource_version
+        for event in self._api.watch_pods(resource_version, WATCH_TIMEOUT_SECONDS):
+            if self._stop.is_set():
+                return
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            if kind in ("ADDED", "MODIFIED"):
+                self._put(pod_info(obj))
+            elif kind == "DELETED":
+                info = pod_info(obj)
+                self._remove(info.key)
+            if version:
+                with self._lock:
+                    self._resource_version = version

@@ -163,7 +163,7 @@ def run_cycles(
         annotator=Annotator(api, cache, metrics, lambda: True),
         rules=lambda: rules,
         evaluate=evaluate,
-        options=EngineOptions(),
+        options=EngineOptions(interval=INTERVAL),
         metrics=metrics,
         clock=lambda: clock[0],
     )

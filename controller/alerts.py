@@ -261,12 +261,34 @@ class Alerting:
             self._since = {
                 key: since.get(key, self._since.get(key, now)) for key in limited_keys(decisions)
             }
-            self._limits = limit_alerts(decisions, self._since, now)
+            built = limit_alerts(decisions, self._since, now)
             if self._dry_run:
-                self._limits = [
+                built = [
                     dataclasses.replace(alert, labels={**alert.labels, "dry_run": "true"})
-                    for alert in self._limits
+                    for alert in built
                 ]
+            self._limits = [self._steady(alert) for alert in built]
         batch = self._book.update([*self._limits, *degraded_alerts(problems, now)], now)
         self._sender.send(batch)
         return batch
+
+    def _steady(self, alert: Alert) -> Alert:
+        """The alert with the labels it was first sent with, for as long as the limit lasts.
+
+        Labels are the alert's identity: a cycle whose row lacks a figure (a container
+        Prometheus had no data for keeps its limit, without node or rule details) must not
+        resolve the alert and open another. A summary the row lacks is kept too.
+        """
+        previous = next(
+            (old for old in self._limits if _limit_identity(old) == _limit_identity(alert)), None
+        )
+        if previous is None:
+            return alert
+        annotations = {**previous.annotations, **alert.annotations}
+        return dataclasses.replace(alert, labels=previous.labels, annotations=annotations)
+
+
+def _limit_identity(alert: Alert) -> tuple[str, ...]:
+    return tuple(
+        alert.labels.get(name, "") for name in ("namespace", "pod", "container", "group", "rule")
+    )

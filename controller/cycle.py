@@ -29,7 +29,7 @@ KEY = ["namespace", "pod", "container"]
 LIMIT_COLUMNS = ["limit_" + d for d in DIRECTIONS]
 APPLIED_COLUMNS = [*KEY, *LIMIT_COLUMNS, "group", "rule", "since", "changed"]
 # Rows of Prometheus history read per range query when seeding memory.
-SEED_ROWS_PER_PART = 200_000
+SEED_ROWS_PER_PART = 50_000
 
 
 class RateSource(Protocol):

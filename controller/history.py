@@ -75,11 +75,11 @@ class History:
         """The steps from ``start`` on, as the engine's history frame, cut to what can matter.
 
         ``relevant`` are the containers whose history can change a decision now (a rule holds
-        for them now, or they hold a limit); every other container's rows are left out. The
-        engine counts a step only where some container of the current frame (``present``) has
-        a row, so a step the relevant containers all miss keeps one row of another present
-        container: the set of steps, and so every ``for`` window, stays what it would be with
-        every row. Steps older than ``start`` are dropped from memory.
+        for them now, or they hold a limit); every other container's rows are left out. A step
+        the relevant containers all miss keeps one row of another container of the current
+        frame (``present``): the steps the engine sees, and the interval it infers from them
+        when not told, stay what they would be with every row. Steps older than ``start`` are
+        dropped from memory.
         """
         self._steps = [step for step in self._steps if step.time >= start]
         self._forget_unused_keys()

@@ -40,6 +40,7 @@ def engine_options(settings: ControllerSettings) -> engine.EngineOptions:
         floor_iops=settings.floor_iops,
         min_hold=settings.min_hold,
         max_new_limits_fraction=settings.max_new_limits_fraction,
+        interval=settings.interval,
     )
 
 

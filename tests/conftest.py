@@ -4,6 +4,6 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.alertmanager",
     "tests.fixtures.cgroups",
-    "tests.fixtures.controller",
     "tests.fixtures.vm",
+    "tests.fixtures.controller",
 ]

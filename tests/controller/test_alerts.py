@@ -152,3 +152,21 @@ def test_dry_run_limit_alerts_say_so_in_a_label() -> None:
     labels = {alert.labels["alertname"]: alert.labels for alert in sent[0]}
     assert labels[LIMIT_ALERT]["dry_run"] == "true"
     assert "dry_run" not in labels[DEGRADED_ALERT]
+
+
+def test_a_row_without_node_or_summary_keeps_the_alert_it_belongs_to() -> None:
+    sent: list[list[Alert]] = []
+
+    class Collect:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            sent.append(list(alerts))
+
+    alerting = Alerting(Collect(), valid_for=120)
+    alerting.publish(decisions(decision("a", "p", "c")), {}, {}, NOW)
+    # Prometheus had no data for the container: the engine keeps the limit, with less detail.
+    bare = dict(decision("a", "p", "c", action="keep", node=""), summary="", severity="")
+    alerting.publish(decisions(bare), {}, {}, NOW + 30)
+    first, second = sent
+    assert [alert.fingerprint for alert in second] == [first[0].fingerprint]
+    assert second[0].labels["node"] == "node-a"
+    assert second[0].annotations["summary"] == first[0].annotations["summary"]

@@ -99,9 +99,10 @@ groups:
 """
 
 
+@pytest.mark.parametrize("interval", [0.0, STEP])  # 0: the engine infers the step
 @pytest.mark.parametrize("seed", [7, 11, 23, 42])
 def test_the_engine_decides_the_same_on_the_relevant_rows_as_on_all_of_them(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, interval: float
 ) -> None:
     """Random rates over 12 steps: full history and the cut one give identical decisions."""
     path = tmp_path / "rules.yaml"
@@ -146,7 +147,7 @@ def test_the_engine_decides_the_same_on_the_relevant_rows_as_on_all_of_them(
     cut = history.frame(start, relevant_containers(rules, current, applied), present)
     assert len(cut) < len(everything_frame) / 2
     now = 1000.0 + 11 * STEP
-    options = EngineOptions(max_new_limits_fraction=1.0, min_hold=0)
+    options = EngineOptions(max_new_limits_fraction=1.0, min_hold=0, interval=interval)
     expected = evaluate(rules, current, everything_frame, applied, now, options)
     got = evaluate(rules, current, cut, applied, now, options)
     assert set(expected["action"]) >= {"apply", "none"}

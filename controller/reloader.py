@@ -57,6 +57,8 @@ class RuleReloader(Generic[R]):
         self._metrics = metrics
         self._seen = fingerprint(path)
         self.rules: R = load(path)
+        # Why the newest files were rejected, until a good set loads (the degraded alert).
+        self.error: str | None = None
 
     def poll(self) -> bool:
         """Reload if the files changed; True when a new rule set is now in force."""
@@ -80,8 +82,10 @@ class RuleReloader(Generic[R]):
                 error,
             )
             self._count("failure")
+            self.error = str(error)
             return False
         self.rules = rules
+        self.error = None
         log.info("rules: loaded a new rule set from %s", self._path)
         self._count("success")
         return True

@@ -15,6 +15,7 @@ import prometheus_client
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controller.cycle import CycleResult
+from controller.cycle_alerts import CycleAlerts
 from controller.leader import LeaderElector
 from controller.metrics import ControllerMetrics
 from controller.pods import PodCache
@@ -87,9 +88,21 @@ class Service:
             )
             self.health.start()
 
+        alerts = CycleAlerts.from_settings(settings, self.registry)
+        if alerts is not None:
+            alerts.start()
+
         def tick() -> None:
             reloader.poll()
-            cycle.run_guarded()
+            result = cycle.run_guarded()
+            # Only the Lease holder speaks for the cluster; a follower's view is stale.
+            if alerts is not None and (elector is None or elector.is_leader()):
+                alerts.after_cycle(
+                    result,
+                    prometheus_error=cycle.prometheus_error,
+                    rules_error=reloader.error,
+                    pods=cache.annotated(),
+                )
 
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
@@ -106,6 +119,8 @@ class Service:
         stop.wait()
         log.info("stopping: finishing the running cycle")
         scheduler.shutdown(wait=True)
+        if alerts is not None:
+            alerts.stop()
         if elector is not None:
             elector.stop()
         cache.stop()

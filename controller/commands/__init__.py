@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from controller.commands import check_rules, once, run, status, test_rules, watch
+from controller.commands import check_rules, once, report, run, status, test_rules, watch
 
-COMMANDS: tuple[ModuleType, ...] = (run, once, status, watch, check_rules, test_rules)
+COMMANDS: tuple[ModuleType, ...] = (run, once, status, watch, check_rules, test_rules, report)

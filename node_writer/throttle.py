@@ -52,7 +52,10 @@ class KernelFiles:
             return file.read()
 
     def write(self, path: str, text: str) -> None:
-        descriptor = os.open(path, os.O_WRONLY)
+        # No O_CREAT: a missing file means a missing cgroup, never a file to make. O_TRUNC is
+        # ignored by cgroupfs but keeps a plain-file tree (the simulated demo) from keeping the
+        # tail of a longer old value.
+        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(descriptor, text.encode("ascii"))
         finally:

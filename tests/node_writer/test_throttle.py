@@ -9,7 +9,14 @@ import pytest
 from iops_limit.annotations import ContainerLimits
 from node_writer.cgroup_paths import CgroupLayout
 from node_writer.devices import Device
-from node_writer.throttle import CgroupGone, ThrottleError, V1Throttle, V2Throttle, throttle_for
+from node_writer.throttle import (
+    CgroupGone,
+    KernelFiles,
+    ThrottleError,
+    V1Throttle,
+    V2Throttle,
+    throttle_for,
+)
 from sandbox.fake_cgroups import KernelLikeFiles, add_container
 
 UID = "0f4c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -171,3 +178,15 @@ def test_unexpected_file_content_is_an_error_not_a_guess(
     Path(cgroup, file_name).write_text(content)
     with pytest.raises(ThrottleError, match="unexpected"):
         throttle_for(version, kernel_like_files).read(cgroup)
+
+
+def test_kernel_files_replace_a_plain_files_whole_content_and_never_create_one(
+    tmp_path: Path,
+) -> None:
+    longer = tmp_path / "blkio.throttle.write_iops_device"
+    longer.write_text("254:0 123456\n")
+    KernelFiles().write(str(longer), "254:0 0")
+    assert longer.read_text() == "254:0 0"
+    with pytest.raises(FileNotFoundError):
+        KernelFiles().write(str(tmp_path / "missing"), "254:0 0")
+    assert not (tmp_path / "missing").exists()

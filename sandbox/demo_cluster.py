@@ -92,6 +92,7 @@ class DemoCluster:
         self.alertmanager: AlertmanagerServer | None = None
         self.kubeconfig = work_dir / "kubeconfig"
         self._controller_port = 0
+        self._node_writer_port = 0
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
@@ -108,6 +109,7 @@ class DemoCluster:
         # Prometheus also keeps the controller's own metrics: the report reads from them which
         # limits were in force and when (the exporter serves its series on /metrics too).
         self._controller_port = free_port()
+        self._node_writer_port = free_port()
         self.prometheus = PrometheusServer(
             {
                 "cadvisor": [self.exporter.address],
@@ -133,7 +135,7 @@ class DemoCluster:
         self.alertmanager.start()
         self._start_node_writer()
         self._start_controller()
-        self._wait_for_node_writer_watch()
+        self._wait_ready("iops-node-writer", self._node_writer_port)
         self._wait_ready("iops-controller", self._controller_port)
         # rate() needs two samples in its window before the controller sees any IO at all.
         self.exporter.wait_for_scrapes(self.exporter.scrapes + 2, timeout=60)
@@ -199,9 +201,8 @@ class DemoCluster:
             DEVICES=self.device.key,
             SYS_ROOT=str(self.tree.sys_root),
             RESYNC_INTERVAL="10s",
-            # Its /metrics server can only listen on every address; the demo keeps to loopback
-            # and sees the node writer ready in the API's request log instead.
-            METRICS_PORT="0",
+            METRICS_ADDRESS="127.0.0.1",
+            METRICS_PORT=str(self._node_writer_port),
         )
         self._start_child("iops-node-writer", [sys.executable, "-m", "node_writer", "run"], env)
 
@@ -234,18 +235,6 @@ class DemoCluster:
         child = self._processes.start(name, argv, env=env, cwd=PROJECT_ROOT)
         self._stack.callback(self._processes.stop, child)
         self._children[name] = child
-
-    def _wait_for_node_writer_watch(self, timeout: float = 60.0) -> None:
-        """Ready once it watches this node's pods: from then on it sees every annotation."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._processes.check_alive("iops-node-writer", self._children["iops-node-writer"])
-            for request in self.kube.requests:
-                selector = request.query.get("fieldSelector", "")
-                if request.query.get("watch") in ("true", "1") and NODE_NAME in selector:
-                    return
-            time.sleep(0.2)
-        raise ProcessError(f"iops-node-writer did not watch its pods within {timeout:.0f} s")
 
     def _wait_ready(self, name: str, port: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

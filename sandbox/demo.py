@@ -65,6 +65,31 @@ class Interrupted(Exception):
     """SIGTERM or SIGINT: stop everything, cleanly."""
 
 
+class StopSignals:
+    """Turns SIGTERM, SIGINT and SIGHUP into `Interrupted`. Raising from the handler alone is
+    not enough: a signal that lands while a finalizer runs (urllib3 closing a pooled socket)
+    has its exception printed and dropped, so the signal is also kept and `check` raises it
+    again from the demo's poll loop."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise Interrupted(self.received)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # A second Ctrl-C must not cut the clean-up short: from here on, signals wait for it.
+        for other in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)
+        self.received = signal.Signals(signum).name
+        raise Interrupted(self.received)
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     duration: float  # seconds from the start of the load to the end of the demo, at most
@@ -147,10 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         filename=options.out / "logs" / "demo.log",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+    signals = StopSignals()
+    signals.install()
     try:
-        figures = run(options, sys.stdout)
+        figures = run(options, sys.stdout, signals)
+        signals.check()
     except Interrupted:
         print("\ninterrupted: every process stopped, every cgroup removed", file=sys.stderr)
         return 130
@@ -170,14 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if figures["report_ok"] else 1
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # A second Ctrl-C must not cut the clean-up short: from here on, signals wait for it.
-    for other in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(other, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
-
-
-def run(options: DemoOptions, out: TextIO) -> dict[str, Any]:
+def run(options: DemoOptions, out: TextIO, signals: StopSignals) -> dict[str, Any]:
     """Set everything up, run the story, tear everything down; returns measurements.json."""
     rules = load_rules(options.rules)  # a bad rule file stops the demo before anything starts
     work_dir = Path(tempfile.mkdtemp(prefix=".work-", dir=options.out))
@@ -205,7 +224,7 @@ def run(options: DemoOptions, out: TextIO) -> dict[str, Any]:
             _say(out, _banner(tree, device, why_simulated, options))
             cluster.start()
             table = LiveTable(out, title="iops-limiter sandbox demo", simulated=tree.simulated)
-            _play(options, cluster, load, records, table, rules=rules)
+            _play(options, cluster, load, records, table, rules=rules, signals=signals)
             load.stop_all()
             report, report_ok = run_report(
                 cluster, options.out, why_simulated if tree.simulated else None
@@ -271,6 +290,7 @@ def _play(
     table: LiveTable,
     *,
     rules: RuleSet,
+    signals: StopSignals,
 ) -> None:
     """Start the load, then poll and redraw until the story is told or the time is up."""
     specs = cluster.containers
@@ -284,6 +304,7 @@ def _play(
     next_render = 0.0
     notified = events = 0
     while True:
+        signals.check()
         at = time.monotonic() - started
         for spec, record in zip(specs, records, strict=True):
             limit_keys = _limit_annotations(cluster.pod_annotations(spec), spec.container)

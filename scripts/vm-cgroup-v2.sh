@@ -73,6 +73,11 @@ fetch_kernel
 for path in "$worktree" "$python"; do
   [[ $path =~ ^[A-Za-z0-9/._-]+$ ]] || { echo "vm-cgroup-v2: unsupported path $path" >&2; exit 1; }
 done
+# Folders under /tmp that the guest must see through its own /tmp: the work tree, the Python.
+tmp_kept=
+for path in "$worktree" "$(dirname "$python")"; do
+  if [[ $path == /tmp/* ]]; then tmp_kept+=" ${path#/tmp/}"; fi
+done
 run=$(mktemp -d "${TMPDIR:-/tmp}/iops-limiter-vm.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 mkdir -p "$run"/initrd/{bin,dev,proc,sys,host,lib/modules}
@@ -91,8 +96,14 @@ i=0; while [ ! -b /dev/vda1 ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); d
 # cache=loose: the share is read-only and nothing changes it during the run; Python imports fast.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 host /host \
   || fail 9p mount of the host root
+# The guest needs a writable /tmp, but a work tree under the host's /tmp (a CI clone) must stay
+# visible: keep the share's /tmp at /hosttmp and bind the work tree back over the tmpfs.
+mkdir /hosttmp && mount --bind /host/tmp /hosttmp || fail bind of the host /tmp
 mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -t devtmpfs dev /host/dev \
   && mount -t tmpfs tmp /host/tmp || fail mounts in the shared root
+for kept in $tmp_kept; do
+  mkdir -p /host/tmp/\$kept && mount --bind /hosttmp/\$kept /host/tmp/\$kept || fail bind of /tmp/\$kept
+done
 mount -t cgroup2 cgroup2 /host/sys/fs/cgroup || fail cgroup2 mount
 echo +io > /host/sys/fs/cgroup/cgroup.subtree_control || fail +io at the cgroup2 root
 echo "RESULT uptime_python_start \$(cut -d ' ' -f 1 /proc/uptime)"

@@ -37,7 +37,10 @@ class EventSink(Protocol):
 @dataclass
 class _PodState:
     pod: PodView
-    good: dict[str, ContainerLimits] | None = None  # last valid parse; None = never valid
+    # What each container should have from the last valid annotations, CONTAINER_IOPS_LIMIT
+    # already applied; None = never valid. Whether a container counts as annotated is decided
+    # with the limits: a rejected key must not make it "unannotated" and hand it the default.
+    good: dict[str, ContainerLimits] | None = None
     invalid: str | None = None  # the InvalidIOPSLimit message last posted
     failures: dict[str, str] = field(default_factory=dict)  # container -> message last posted
 
@@ -126,15 +129,17 @@ class Reconciler:
             if container.container_id is None or self._exclusions.container(container):
                 continue
             wanted = limits[container.name]
-            if not is_annotated(pod.annotations, container.name):
-                wanted = self._default
             wrote |= self._apply(state, container.name, container.container_id, wanted)
         return wrote
 
     def _desired(self, state: _PodState) -> dict[str, ContainerLimits] | None:
         pod = state.pod
         try:
-            state.good = parse_pod_limits(pod.annotations, [c.name for c in pod.containers])
+            parsed = parse_pod_limits(pod.annotations, [c.name for c in pod.containers])
+            state.good = {
+                name: limits if is_annotated(pod.annotations, name) else self._default
+                for name, limits in parsed.items()
+            }
             state.invalid = None
         except InvalidLimit as error:
             self._metrics.writes.labels("invalid").inc()

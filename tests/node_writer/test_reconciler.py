@@ -242,3 +242,24 @@ def test_hostile_annotation_value_never_reaches_a_file(
     assert writer.files.writes == 0
     assert writer.limits_of(pod, "app") == ContainerLimits()
     assert writer.events.reasons() == [INVALID]
+
+
+@pytest.mark.parametrize(
+    "bad_key",
+    ["iops-limit/write-iop", "iops-limit/Write-IOPS", "iops-limit/write-iops.nosuch"],
+)
+@pytest.mark.parametrize("default_iops", [0, 500])
+def test_rejected_annotation_key_keeps_the_last_good_limit(
+    make_cgroup_tree: MakeTree, bad_key: str, default_iops: int
+) -> None:
+    # The rejected set must not count as "no limit key" either: that would hand the container
+    # to CONTAINER_IOPS_LIMIT (or clear it) although nothing valid was annotated.
+    writer = harness(make_cgroup_tree("v1", "cgroupfs"), default_iops=default_iops)
+    raw = pod_json(annotations=WRITE_200)
+    pod = create_cgroups(writer.layout, raw)
+    writer.reconciler.update(pod)
+    writer.reconciler.update(pod_view(with_annotations(raw, {bad_key: "200"})))
+    writer.reconciler.resync()
+    assert writer.limits_of(pod, "app") == ContainerLimits(write_iops=200)
+    assert writer.events.reasons() == [APPLIED, INVALID]
+    assert bad_key in writer.events.posted[-1][2]

@@ -36,7 +36,7 @@ class WriterMetrics:
         )
         self.watch_restarts = prometheus_client.Counter(
             "iops_node_writer_watch_restarts",
-            "Pod watch reconnections by cause (expired, unavailable)",
+            "Pod watch reconnections by cause (expired, unavailable, ended: closed at once)",
             ["cause"],
             registry=self.registry,
         )

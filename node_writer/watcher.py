@@ -3,12 +3,18 @@
 Pods are read as JSON (see :mod:`node_writer.api`). A 410 Gone (our resourceVersion was
 compacted away) relists; a dropped connection or a 5xx reconnects with exponential backoff,
 from the last resourceVersion seen.
+
+Backoff resets only after a watch that stayed open for a while (HEALTHY_WATCH_SECONDS): a
+server that ends every watch at once, even with a 200, or answers 410 after every relist,
+would otherwise be asked thousands of times a second by every node. The first 410 relists at
+once (compaction is routine); a second one in a row waits like a failure.
 """
 
 import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 300
 MAX_BACKOFF = 30.0
+HEALTHY_WATCH_SECONDS = 5.0
 
 
 class PodWatcher:
@@ -62,25 +69,39 @@ class PodWatcher:
     def run(self) -> None:
         resource_version: str | None = None
         backoff = self._first_backoff
+        expired_in_a_row = 0
         while not self._stopping.is_set():
+            opened: float | None = None  # when the watch opened; None if (re)listing failed
+            cause: str | None = None  # why the watch is restarted, None after a normal end
             try:
                 if resource_version is None:
                     resource_version = self._relist()
+                opened = time.monotonic()
                 resource_version = self._watch(resource_version)
-                backoff = self._first_backoff
+                if time.monotonic() - opened < HEALTHY_WATCH_SECONDS:
+                    cause, why = "ended", "the server ended the pod watch at once"
             except kube.Expired:
-                log.info("pod watch expired (410 Gone): relisting")
-                self._metrics.watch_restarts.labels("expired").inc()
                 resource_version = None
+                cause, why = "expired", "pod watch expired (410 Gone) again right after a relist"
             except Exception as error:  # a bug must not end the watch; the writer stays useful
                 if not isinstance(error, kube.KubeError):
                     log.exception("pod watch crashed")
                 self._connected.clear()
-                self._metrics.watch_restarts.labels("unavailable").inc()
-                delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets
-                log.warning("pod watch failed: %s; retrying in %.1fs", error, delay)
-                self._stopping.wait(delay)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                cause, why = "unavailable", f"pod watch failed: {error}"
+            if opened is not None and time.monotonic() - opened >= HEALTHY_WATCH_SECONDS:
+                backoff = self._first_backoff  # it worked for a while: a new failure starts over
+                expired_in_a_row = 0
+            if cause is None or self._stopping.is_set():
+                continue  # a watch ended by stop() is no failure
+            self._metrics.watch_restarts.labels(cause).inc()
+            expired_in_a_row = expired_in_a_row + 1 if cause == "expired" else 0
+            if expired_in_a_row == 1:
+                log.info("pod watch expired (410 Gone): relisting")
+                continue
+            delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets
+            log.warning("%s; retrying in %.1fs", why, delay)
+            self._stopping.wait(delay)
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from iops_limit.annotations import MAX_IOPS, InvalidLimit, parse_value
 from iops_limit.label_selectors import SelectorError, parse_label_selector
 from iops_limit.settings import duration_setting, setting
 
@@ -20,11 +21,14 @@ def _driver(text: str) -> str:
     return value
 
 
-def _non_negative(text: str) -> int:
-    value = int(text.strip())
-    if value < 0:
-        raise ValueError("expected 0 (off) or a positive number")
-    return value
+def _default_iops(text: str) -> int:
+    """Checked exactly like an annotation value: it is written to the same cgroup files, and
+    int() would take '1_0', surrounding spaces and non-ASCII digits."""
+    try:
+        value = parse_value("CONTAINER_IOPS_LIMIT", text, MAX_IOPS)
+    except InvalidLimit as error:
+        raise ValueError(error.why) from None
+    return value or 0
 
 
 def _port(text: str) -> int:
@@ -58,7 +62,7 @@ class NodeWriterSettings:
     container_iops_limit: int = setting(
         0,
         "read and write IOPS for containers with no limit annotation (0 = off)",
-        parse=_non_negative,
+        parse=_default_iops,
     )
     exclude_namespaces: tuple[str, ...] = setting(
         ("kube-system",), "namespaces never touched, comma-separated"

@@ -201,3 +201,11 @@ def read_url(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError:
         return 0, ""
+
+
+def test_run_refuses_a_container_iops_limit_int_would_misread() -> None:
+    result = node_writer("run", NODE_NAME="n", CONTAINER_IOPS_LIMIT="\u0661\u0660\u0660")
+    assert result.returncode == 2
+    assert "invalid CONTAINER_IOPS_LIMIT / --container-iops-limit '\u0661\u0660\u0660'" in (
+        result.stderr
+    )

@@ -3,8 +3,12 @@
 What is applied is never remembered apart from the cgroup files: each reconciliation reads the
 files and writes the difference, so a restarted writer restores exactly the annotated state and
 a restarted container (new ID, new cgroup) gets its limits again. The only memory kept is per
-pod: its last valid limits (an invalid annotation keeps them) and which Events were already
-posted (so a resync does not repeat them).
+pod: its last valid limits (an invalid annotation keeps them), which Events were already
+posted (so a resync does not repeat them), and which containers it limited, so that a pod
+that becomes excluded (say, by a label change) is cleared before it is left alone. That memory
+is this process's: a pod excluded by a setting changed over a restart keeps what an earlier
+writer set, since the files do not say who wrote them (``reset`` run with the old exclusion
+settings clears it).
 """
 
 import logging
@@ -15,7 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from iops_limit.annotations import ContainerLimits, InvalidLimit, is_annotated, parse_pod_limits
+from iops_limit.annotations import (
+    NO_LIMITS,
+    ContainerLimits,
+    InvalidLimit,
+    is_annotated,
+    parse_pod_limits,
+)
 from node_writer.cgroup_paths import CgroupLayout, CgroupPathError
 from node_writer.devices import Device
 from node_writer.metrics import WriterMetrics
@@ -28,6 +38,8 @@ APPLIED = "IOPSLimitApplied"
 CLEARED = "IOPSLimitCleared"
 FAILED = "IOPSLimitFailed"
 INVALID = "InvalidIOPSLimit"
+
+_EXCLUDED = " (now excluded: EXCLUDE_NAMESPACES, EXCLUDE_KEYWORDS or EXCLUDE_LABEL_SELECTOR)"
 
 
 class EventSink(Protocol):
@@ -43,6 +55,9 @@ class _PodState:
     good: dict[str, ContainerLimits] | None = None
     invalid: str | None = None  # the InvalidIOPSLimit message last posted
     failures: dict[str, str] = field(default_factory=dict)  # container -> message last posted
+    # Containers whose cgroup holds a limit this writer wants there: what it clears when the
+    # pod or container becomes excluded (by a label or image change) and is left alone after.
+    limited: set[str] = field(default_factory=set)
 
 
 class Reconciler:
@@ -116,20 +131,49 @@ class Reconciler:
                 self._metrics.forget(state.pod.namespace, state.pod.name, container.name)
 
     def _reconcile(self, pod: PodView) -> bool:
+        state = self._pods.get(pod.uid)
         if self._exclusions.pod(pod):
-            self._forget(pod.uid)
-            return False
-        state = self._pods.setdefault(pod.uid, _PodState(pod))
+            if state is None:
+                return False
+            state.pod = pod
+            return self._release(state)
+        if state is None:
+            state = self._pods[pod.uid] = _PodState(pod)
         state.pod = pod
         limits = self._desired(state)
         if limits is None:
             return False
         wrote = False
         for container in pod.containers:
-            if container.container_id is None or self._exclusions.container(container):
+            if container.container_id is None:
+                continue
+            if self._exclusions.container(container):
+                if container.name in state.limited:
+                    wrote |= self._apply(
+                        state, container.name, container.container_id, NO_LIMITS, _EXCLUDED
+                    )
                 continue
             wanted = limits[container.name]
             wrote |= self._apply(state, container.name, container.container_id, wanted)
+        return wrote
+
+    def _release(self, state: _PodState) -> bool:
+        """Clear what the writer set on a pod that is now excluded, then forget the pod.
+
+        A pod stays known until every clear succeeded, so a resync retries a failed one.
+        """
+        wrote = False
+        for container in state.pod.containers:
+            if container.name not in state.limited:
+                continue
+            if container.container_id is None:
+                state.limited.discard(container.name)  # not running: no cgroup holds a limit
+                continue
+            wrote |= self._apply(
+                state, container.name, container.container_id, NO_LIMITS, _EXCLUDED
+            )
+        if not state.limited:
+            self._forget(state.pod.uid)
         return wrote
 
     def _desired(self, state: _PodState) -> dict[str, ContainerLimits] | None:
@@ -152,7 +196,12 @@ class Reconciler:
         return state.good
 
     def _apply(
-        self, state: _PodState, container: str, container_id: str, wanted: ContainerLimits
+        self,
+        state: _PodState,
+        container: str,
+        container_id: str,
+        wanted: ContainerLimits,
+        why: str = "",
     ) -> bool:
         pod = state.pod
         try:
@@ -160,13 +209,13 @@ class Reconciler:
             if not os.path.isdir(cgroup):
                 # Not created yet, or already gone: the next pod update or resync catches up.
                 log.debug("%s %s: no cgroup at %s yet", pod.key, container, cgroup)
-                return False
+                return self._no_cgroup(state, container, wanted)
             changed = {
                 device: self._throttle.apply(cgroup, device, wanted) for device in self._devices
             }
         except CgroupGone as error:
             log.debug("%s %s: %s", pod.key, container, error)
-            return False
+            return self._no_cgroup(state, container, wanted)
         except (CgroupPathError, ThrottleError) as error:
             self._metrics.writes.labels("failed").inc()
             message = f"container {container}: {error}"
@@ -176,6 +225,10 @@ class Reconciler:
                 self._events(pod, FAILED, message, True)
             return False
         state.failures.pop(container, None)
+        if wanted.is_unlimited():
+            state.limited.discard(container)
+        else:
+            state.limited.add(container)
         self._metrics.record_limits(pod.namespace, pod.name, container, wanted)
         if not any(changed.values()):
             self._metrics.writes.labels("unchanged").inc()
@@ -183,7 +236,7 @@ class Reconciler:
         self._metrics.writes.labels("written").inc()
         devices = ",".join(str(device) for device in self._devices)
         if wanted.is_unlimited():
-            message = f"container {container}: limits cleared on {devices}"
+            message = f"container {container}: limits cleared on {devices}{why}"
             reason = CLEARED
         else:
             message = f"container {container}: {describe(wanted)} on {devices}"
@@ -191,6 +244,13 @@ class Reconciler:
         log.info("%s: %s", pod.key, message)
         self._events(pod, reason, message, False)
         return True
+
+    def _no_cgroup(self, state: _PodState, container: str, wanted: ContainerLimits) -> bool:
+        """A container without a cgroup holds no limit: one meant to be cleared is done."""
+        if wanted.is_unlimited():
+            state.limited.discard(container)
+            self._metrics.forget(state.pod.namespace, state.pod.name, container)
+        return False
 
 
 def describe(limits: ContainerLimits) -> str:

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -263,3 +264,55 @@ def test_rejected_annotation_key_keeps_the_last_good_limit(
     assert writer.limits_of(pod, "app") == ContainerLimits(write_iops=200)
     assert writer.events.reasons() == [APPLIED, INVALID]
     assert bad_key in writer.events.posted[-1][2]
+
+
+def with_labels(pod: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    return {**pod, "metadata": {**pod["metadata"], "labels": dict(labels)}}
+
+
+@pytest.mark.parametrize(
+    ("annotations", "default_iops", "limited"),
+    [(WRITE_200, 0, ContainerLimits(write_iops=200)), ({}, 500, ContainerLimits(500, 500))],
+    ids=["annotated", "default"],
+)
+def test_pod_excluded_after_being_limited_gets_its_limits_cleared(
+    make_cgroup_tree: MakeTree,
+    annotations: dict[str, str],
+    default_iops: int,
+    limited: ContainerLimits,
+) -> None:
+    writer = harness(
+        make_cgroup_tree("v2", "systemd"),
+        default_iops=default_iops,
+        exclude_selector="tier in (db)",
+    )
+    raw = pod_json(annotations=annotations)
+    pod = create_cgroups(writer.layout, raw)
+    writer.reconciler.update(pod)
+    assert writer.limits_of(pod, "app") == limited
+    writer.reconciler.update(pod_view(with_labels(raw, {"tier": "db"})))
+    assert writer.limits_of(pod, "app") == ContainerLimits()
+    assert writer.events.reasons() == [APPLIED, CLEARED]
+    assert "excluded" in writer.events.posted[-1][2]
+    assert writer.metrics.registry.get_sample_value("iops_node_writer_limited_containers") == 0
+    # From now on it is never touched again, not even to put back a limit set by hand.
+    writes = writer.files.writes
+    cgroup = writer.layout.container_dir(pod.uid, pod.qos, pod.containers[0].container_id or "")
+    Path(cgroup, "io.max").write_text("259:0 rbps=max wbps=max riops=max wiops=7\n")
+    writer.reconciler.resync()
+    writer.reconciler.update(pod_view(with_labels(raw, {"tier": "db"})))
+    assert writer.files.writes == writes
+    assert writer.events.reasons() == [APPLIED, CLEARED]
+
+
+def test_container_excluded_after_a_new_image_drops_out_of_the_metrics(
+    make_cgroup_tree: MakeTree,
+) -> None:
+    writer = harness(make_cgroup_tree("v1", "cgroupfs"))
+    raw = pod_json(annotations=WRITE_200)
+    writer.reconciler.update(create_cgroups(writer.layout, raw))
+    again = restarted(raw)
+    again["spec"]["containers"][0]["image"] = "registry.example/istio-proxy:1"
+    writer.reconciler.update(create_cgroups(writer.layout, again))
+    registry = writer.metrics.registry
+    assert registry.get_sample_value("iops_node_writer_limited_containers") == 0

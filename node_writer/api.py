@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
+def node_pods(node_name: str) -> str:
+    """The field selector of the pods scheduled to ``node_name``."""
+    return f"spec.nodeName={node_name}"
+
+
 class NodeApi:
     def __init__(self, api_client: kubernetes.client.ApiClient, component: str, host: str) -> None:
         self._client = api_client

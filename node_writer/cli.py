@@ -12,11 +12,13 @@ import kubernetes
 
 from iops_limit import kube
 from iops_limit.settings import SettingsError, add_arguments, describe, from_args
+from node_writer.api import NodeApi, node_pods
 from node_writer.cgroup_paths import CgroupPathError
 from node_writer.devices import DeviceError
-from node_writer.node_state import AppliedLimit, applied_limits, reset
+from node_writer.node_state import AppliedLimit, applied_limits, pod_cgroups, reset
+from node_writer.pods import PodView, exclusions, pod_view
 from node_writer.reconciler import describe as describe_limits
-from node_writer.service import NodeWriter, resolve_setup, wait_for_setup
+from node_writer.service import COMPONENT, NodeWriter, resolve_setup, wait_for_setup
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import KernelFiles, ThrottleError, throttle_for
 
@@ -33,7 +35,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     for name, help_text in (
         ("run", "watch this node's pods and keep their cgroup limits in step"),
         ("show", "print the limits applied on this node, read back from the cgroup files"),
-        ("reset", "clear every limit on the throttled devices (stop the DaemonSet first)"),
+        (
+            "reset",
+            "clear the limits the writer set on this node's pods (stop the DaemonSet first)",
+        ),
     ):
         add_arguments(commands.add_parser(name, help=help_text), NodeWriterSettings)
     args = parser.parse_args(argv)
@@ -53,7 +58,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.command == "show":
             _print(applied_limits(setup.layout, throttle))
         else:
-            cleared = reset(setup.layout, throttle, setup.devices)
+            pods = _node_pods(settings)
+            cgroups = (
+                None if pods is None else pod_cgroups(setup.layout, pods, exclusions(settings))
+            )
+            cleared = reset(setup.layout, throttle, setup.devices, cgroups)
             _print(cleared)
             print(f"cleared limits of {len(cleared)} container cgroup(s)")
     except ThrottleError as error:
@@ -92,6 +101,22 @@ def _run(settings: NodeWriterSettings) -> int:
     writer.wait()
     log.info("stopped")
     return 0
+
+
+def _node_pods(settings: NodeWriterSettings) -> list[PodView] | None:
+    """This node's pods from the API; None, said on stderr, when it cannot be asked."""
+    try:
+        with kube.load_api_client(settings.kubeconfig or None) as api_client:
+            api = NodeApi(api_client, COMPONENT, settings.node_name)
+            body = api.list_pods(node_pods(settings.node_name))
+    except (kubernetes.config.ConfigException, OSError, kube.KubeError) as error:
+        print(
+            f"iops-node-writer: cannot list this node's pods ({error}); clearing every "
+            "container cgroup under kubepods instead",
+            file=sys.stderr,
+        )
+        return None
+    return [pod_view(item) for item in body.get("items") or []]
 
 
 def _print(rows: list[AppliedLimit]) -> None:

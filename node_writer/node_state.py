@@ -1,16 +1,26 @@
-"""What is applied on this node, read back from the cgroup files alone (``show`` and ``reset``).
+"""What is applied on this node, read back from the cgroup files (``show`` and ``reset``).
 
-The files are the only record of what the writer set, so these work without the API server:
-``reset`` is the emergency brake, and it must work when the cluster is the thing that broke.
+The files are the only record of limits, so ``show`` works without the API server. They do not
+say who wrote a limit, so ``reset`` narrows itself to what the writer would have set: the
+containers of this node's pods that the API lists and the exclusions leave in. ``reset`` is
+also the emergency brake, which must work when the cluster is the thing that broke: without
+the API it clears every container cgroup under the kubelet's kubepods hierarchy, which is the
+only place the writer ever writes, and never anything outside it.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from iops_limit.annotations import ContainerLimits
-from node_writer.cgroup_paths import CgroupLayout, container_id_from_dir, pod_uid_from_dir
+from node_writer.cgroup_paths import (
+    CgroupLayout,
+    CgroupPathError,
+    container_id_from_dir,
+    pod_uid_from_dir,
+)
 from node_writer.devices import Device
+from node_writer.pods import Exclusions, PodView
 from node_writer.throttle import CgroupGone, Throttle
 
 
@@ -36,9 +46,31 @@ def container_cgroups(layout: CgroupLayout) -> Iterator[tuple[str, str]]:
             yield directory, raw_id
 
 
-def applied_limits(layout: CgroupLayout, throttle: Throttle) -> list[AppliedLimit]:
+def pod_cgroups(
+    layout: CgroupLayout, pods: Iterable[PodView], exclusions: Exclusions
+) -> Iterator[tuple[str, str]]:
+    """``(directory, raw container ID)`` of the running containers the writer may limit."""
+    for pod in pods:
+        if exclusions.pod(pod):
+            continue
+        for container in pod.containers:
+            if container.container_id is None or exclusions.container(container):
+                continue
+            try:
+                directory = layout.container_dir(pod.uid, pod.qos, container.container_id)
+            except CgroupPathError:
+                continue  # the writer refuses such a pod too: it never wrote there
+            raw_id = container_id_from_dir(os.path.basename(directory))
+            if raw_id is not None and os.path.isdir(directory):
+                yield directory, raw_id
+
+
+def applied_limits(
+    layout: CgroupLayout, throttle: Throttle, cgroups: Iterable[tuple[str, str]] | None = None
+) -> list[AppliedLimit]:
+    """The limits in ``cgroups`` (default: every container cgroup under kubepods)."""
     found = []
-    for cgroup, raw_id in container_cgroups(layout):
+    for cgroup, raw_id in container_cgroups(layout) if cgroups is None else cgroups:
         try:
             limits = throttle.read(cgroup)
         except CgroupGone:
@@ -51,11 +83,15 @@ def applied_limits(layout: CgroupLayout, throttle: Throttle) -> list[AppliedLimi
 
 
 def reset(
-    layout: CgroupLayout, throttle: Throttle, devices: tuple[Device, ...]
+    layout: CgroupLayout,
+    throttle: Throttle,
+    devices: tuple[Device, ...],
+    cgroups: Iterable[tuple[str, str]] | None = None,
 ) -> list[AppliedLimit]:
-    """Clear every limit on ``devices`` in every container cgroup; what was cleared."""
+    """Clear the limits on ``devices`` in ``cgroups`` (default: every container cgroup under
+    kubepods); what was cleared."""
     cleared = []
-    for applied in applied_limits(layout, throttle):
+    for applied in applied_limits(layout, throttle, cgroups):
         if applied.device in devices:
             try:
                 throttle.apply(applied.cgroup, applied.device, ContainerLimits())

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from iops_limit.kube import PodRef
-from iops_limit.label_selectors import LabelSelector
+from iops_limit.label_selectors import LabelSelector, parse_label_selector
+from node_writer.settings import NodeWriterSettings
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,11 @@ class Exclusions:
         return any(
             word in container.name or word in container.image for word in self.keywords if word
         )
+
+
+def exclusions(settings: NodeWriterSettings) -> Exclusions:
+    return Exclusions(
+        namespaces=frozenset(settings.exclude_namespaces),
+        selector=parse_label_selector(settings.exclude_label_selector),
+        keywords=settings.exclude_keywords,
+    )

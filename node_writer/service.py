@@ -7,13 +7,12 @@ from dataclasses import dataclass
 import kubernetes
 
 from iops_limit.health import HealthServer
-from iops_limit.label_selectors import parse_label_selector
 from node_writer.api import NodeApi
 from node_writer.cgroup_paths import CgroupLayout, detect_layout
 from node_writer.devices import Device, DeviceError, device_exists, resolve_devices
 from node_writer.events import EventQueue
 from node_writer.metrics import WriterMetrics
-from node_writer.pods import Exclusions
+from node_writer.pods import exclusions
 from node_writer.reconciler import Reconciler
 from node_writer.settings import NodeWriterSettings
 from node_writer.throttle import CgroupFiles, KernelFiles, throttle_for
@@ -98,11 +97,7 @@ class NodeWriter:
             layout=setup.layout,
             devices=setup.devices,
             throttle=throttle_for(setup.layout.version, files or KernelFiles()),
-            exclusions=Exclusions(
-                namespaces=frozenset(settings.exclude_namespaces),
-                selector=parse_label_selector(settings.exclude_label_selector),
-                keywords=settings.exclude_keywords,
-            ),
+            exclusions=exclusions(settings),
             default_iops=settings.container_iops_limit,
             events=self._events,
             metrics=self.metrics,

@@ -21,7 +21,7 @@ from typing import Any
 import urllib3
 
 from iops_limit import kube
-from node_writer.api import NodeApi, abandon
+from node_writer.api import NodeApi, abandon, node_pods
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import pod_view
 from node_writer.reconciler import Reconciler
@@ -47,7 +47,7 @@ class PodWatcher:
         first_backoff: float = 0.5,
     ) -> None:
         self._api = api
-        self._selector = f"spec.nodeName={node_name}"
+        self._selector = node_pods(node_name)
         self._reconciler = reconciler
         self._metrics = metrics
         self._watch_seconds = watch_seconds

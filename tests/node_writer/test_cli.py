@@ -13,6 +13,7 @@ from pathlib import Path
 
 from iops_limit.annotations import ContainerLimits
 from node_writer.cgroup_paths import CgroupLayout
+from node_writer.pods import PodView
 from node_writer.throttle import V1Throttle
 from sandbox.fake_cgroups import KernelLikeFiles
 from sandbox.fake_kube import FakeKube
@@ -209,3 +210,86 @@ def test_run_refuses_a_container_iops_limit_int_would_misread() -> None:
     assert "invalid CONTAINER_IOPS_LIMIT / --container-iops-limit '\u0661\u0660\u0660'" in (
         result.stderr
     )
+
+
+class ResetScene:
+    """Limits on a node, only one of which the writer would have set (``ours``)."""
+
+    def __init__(self, layout: CgroupLayout, kube: FakeKube) -> None:
+        self.layout = layout
+        self.throttle = V1Throttle(KernelLikeFiles())
+        kube.add_node("node-1")
+        ours = kube.make_pod("team-a", "ours", "node-1")
+        system = kube.make_pod("kube-system", "dns", "node-1")
+        labelled = kube.make_pod("team-a", "db", "node-1", labels={"tier": "db"})
+        for pod in (ours, system, labelled):
+            kube.add_pod(pod)
+        stray = pod_json("stray")  # a cgroup under kubepods that no pod of the API owns
+        self.ours = self._limit(create_cgroups(layout, ours))
+        self.in_kubepods = [
+            self._limit(create_cgroups(layout, p)) for p in (system, labelled, stray)
+        ]
+        # A container outside the kubelet's hierarchy: the writer never writes there.
+        self.outside = os.path.join(layout.base, "system.slice", f"docker-{'ab' * 32}.scope")
+        os.makedirs(self.outside)
+        for name in ("read_iops", "write_iops", "read_bps", "write_bps"):
+            Path(self.outside, f"blkio.throttle.{name}_device").write_text("")
+        self.throttle.apply(self.outside, DISK, ContainerLimits(write_iops=70))
+
+    def _limit(self, view: PodView) -> str:
+        cgroup = self.layout.container_dir(
+            view.uid, view.qos, view.containers[0].container_id or ""
+        )
+        self.throttle.apply(cgroup, DISK, ContainerLimits(write_iops=200))
+        return cgroup
+
+    def limited(self, cgroup: str) -> bool:
+        return not self.throttle.read(cgroup).get(DISK, ContainerLimits()).is_unlimited()
+
+
+def test_reset_clears_only_the_containers_of_this_nodes_pods_it_would_limit(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout],
+    fake_host: FakeHost,
+    kube_api: FakeKube,
+    kubeconfig: Path,
+) -> None:
+    fake_host.add_disk("nvme0n1", DISK.major, DISK.minor)
+    scene = ResetScene(make_cgroup_tree("v1", "systemd"), kube_api)
+    result = node_writer(
+        "reset",
+        NODE_NAME="node-1",
+        CGROUP_ROOT=scene.layout.root,
+        DEVICES=str(DISK),
+        SYS_ROOT=fake_host.sys_root,
+        KUBECONFIG=str(kubeconfig),
+        EXCLUDE_LABEL_SELECTOR="tier=db",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cleared limits of 1 container cgroup(s)" in result.stdout
+    assert not scene.limited(scene.ours)
+    assert all(scene.limited(cgroup) for cgroup in scene.in_kubepods)
+    assert scene.limited(scene.outside)
+
+
+def test_reset_without_the_api_clears_only_under_kubepods(
+    make_cgroup_tree: Callable[[str, str], CgroupLayout],
+    fake_host: FakeHost,
+    kube_api: FakeKube,
+    kubeconfig: Path,
+) -> None:
+    fake_host.add_disk("nvme0n1", DISK.major, DISK.minor)
+    scene = ResetScene(make_cgroup_tree("v1", "systemd"), kube_api)
+    kube_api.stop()
+    result = node_writer(
+        "reset",
+        NODE_NAME="node-1",
+        CGROUP_ROOT=scene.layout.root,
+        DEVICES=str(DISK),
+        SYS_ROOT=fake_host.sys_root,
+        KUBECONFIG=str(kubeconfig),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cannot list this node's pods" in result.stderr
+    assert "cleared limits of 4 container cgroup(s)" in result.stdout
+    assert not any(scene.limited(cgroup) for cgroup in [scene.ours, *scene.in_kubepods])
+    assert scene.limited(scene.outside)

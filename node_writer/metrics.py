@@ -24,8 +24,20 @@ class WriterMetrics:
         )
         self.writes = prometheus_client.Counter(
             "iops_node_writer_writes",
-            "Container limit reconciliations by result (written, unchanged, failed, invalid)",
+            "Container limit changes written to cgroup files, by result (ok; failed: the "
+            "kernel refused the value or did not keep it, retried on every resync)",
             ["result"],
+            registry=self.registry,
+        )
+        self.failing_containers = prometheus_client.Gauge(
+            "iops_node_writer_failing_containers",
+            "Containers whose limits could not be applied (see their IOPSLimitFailed Event)",
+            registry=self.registry,
+        )
+        self.invalid_annotations = prometheus_client.Counter(
+            "iops_node_writer_invalid_annotations",
+            "Pod limit annotation sets rejected as invalid, each distinct set once "
+            "(see the pod's InvalidIOPSLimit Event)",
             registry=self.registry,
         )
         self.apply_seconds = prometheus_client.Histogram(
@@ -40,7 +52,7 @@ class WriterMetrics:
             ["cause"],
             registry=self.registry,
         )
-        for result in ("written", "unchanged", "failed", "invalid"):
+        for result in ("ok", "failed"):
             self.writes.labels(result)
         self._limited: set[tuple[str, str, str]] = set()
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from iops_limit.annotations import (
     NO_LIMITS,
+    PREFIX,
     ContainerLimits,
     InvalidLimit,
     is_annotated,
@@ -30,7 +31,7 @@ from node_writer.cgroup_paths import CgroupLayout, CgroupPathError
 from node_writer.devices import Device
 from node_writer.metrics import WriterMetrics
 from node_writer.pods import Exclusions, PodView
-from node_writer.throttle import CgroupGone, Throttle, ThrottleError
+from node_writer.throttle import CgroupGone, Throttle, ThrottleError, WriteFailed
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class _PodState:
     # already applied; None = never valid. Whether a container counts as annotated is decided
     # with the limits: a rejected key must not make it "unannotated" and hand it the default.
     good: dict[str, ContainerLimits] | None = None
-    invalid: str | None = None  # the InvalidIOPSLimit message last posted
+    # The iops-limit/* annotations last rejected: posted as InvalidIOPSLimit and counted once.
+    rejected: dict[str, str] | None = None
     failures: dict[str, str] = field(default_factory=dict)  # container -> message last posted
     # Containers whose cgroup holds a limit this writer wants there: what it clears when the
     # pod or container becomes excluded (by a label or image change) and is left alone after.
@@ -127,6 +129,8 @@ class Reconciler:
     def _forget(self, uid: str) -> None:
         state = self._pods.pop(uid, None)
         if state is not None:
+            if state.failures:
+                self._count_failing()
             for container in state.pod.containers:
                 self._metrics.forget(state.pod.namespace, state.pod.name, container.name)
 
@@ -184,13 +188,16 @@ class Reconciler:
                 name: limits if is_annotated(pod.annotations, name) else self._default
                 for name, limits in parsed.items()
             }
-            state.invalid = None
+            state.rejected = None
         except InvalidLimit as error:
-            self._metrics.writes.labels("invalid").inc()
-            kept = "keeping the last valid limits" if state.good else "nothing is written"
-            message = f"{error}; {kept}"
-            if state.invalid != message:
-                state.invalid = message
+            rejected = {
+                key: value for key, value in pod.annotations.items() if key.startswith(PREFIX)
+            }
+            if state.rejected != rejected:
+                state.rejected = rejected
+                self._metrics.invalid_annotations.inc()
+                kept = "keeping the last valid limits" if state.good else "nothing is written"
+                message = f"{error}; {kept}"
                 log.warning("%s: %s", pod.key, message)
                 self._events(pod, INVALID, message, True)
         return state.good
@@ -217,23 +224,24 @@ class Reconciler:
             log.debug("%s %s: %s", pod.key, container, error)
             return self._no_cgroup(state, container, wanted)
         except (CgroupPathError, ThrottleError) as error:
-            self._metrics.writes.labels("failed").inc()
+            if isinstance(error, WriteFailed):
+                self._metrics.writes.labels("failed").inc()
             message = f"container {container}: {error}"
             if state.failures.get(container) != message:
                 state.failures[container] = message
+                self._count_failing()
                 log.error("%s: %s", pod.key, message)
                 self._events(pod, FAILED, message, True)
             return False
-        state.failures.pop(container, None)
+        self._no_failure(state, container)
         if wanted.is_unlimited():
             state.limited.discard(container)
         else:
             state.limited.add(container)
         self._metrics.record_limits(pod.namespace, pod.name, container, wanted)
         if not any(changed.values()):
-            self._metrics.writes.labels("unchanged").inc()
             return False
-        self._metrics.writes.labels("written").inc()
+        self._metrics.writes.labels("ok").inc()
         devices = ",".join(str(device) for device in self._devices)
         if wanted.is_unlimited():
             message = f"container {container}: limits cleared on {devices}{why}"
@@ -245,8 +253,17 @@ class Reconciler:
         self._events(pod, reason, message, False)
         return True
 
+    def _no_failure(self, state: _PodState, container: str) -> None:
+        if state.failures.pop(container, None) is not None:
+            self._count_failing()
+
+    def _count_failing(self) -> None:
+        failing = sum(len(state.failures) for state in self._pods.values())
+        self._metrics.failing_containers.set(failing)
+
     def _no_cgroup(self, state: _PodState, container: str, wanted: ContainerLimits) -> bool:
         """A container without a cgroup holds no limit: one meant to be cleared is done."""
+        self._no_failure(state, container)
         if wanted.is_unlimited():
             state.limited.discard(container)
             self._metrics.forget(state.pod.namespace, state.pod.name, container)

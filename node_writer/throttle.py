@@ -32,6 +32,10 @@ class ThrottleError(Exception):
     """A limit could not be read or written; the message names the file."""
 
 
+class WriteFailed(ThrottleError):
+    """A write the kernel refused, or whose value it did not keep."""
+
+
 class CgroupGone(ThrottleError):
     """The container's cgroup no longer exists (the container stopped)."""
 
@@ -96,7 +100,7 @@ class V1Throttle:
             _write(self._files, path, f"{device} {wanted or 0}")
             kept = dict(_v1_lines(path, _read(self._files, path))).get(device)
             if kept != wanted:
-                raise ThrottleError(f"{path}: wrote {device} {wanted or 0}, the kernel kept {kept}")
+                raise WriteFailed(f"{path}: wrote {device} {wanted or 0}, the kernel kept {kept}")
             changed.append(name)
         return tuple(changed)
 
@@ -124,7 +128,7 @@ class V2Throttle:
         _write(self._files, path, f"{device} {keys}")
         kept = dict(_v2_lines(path, _read(self._files, path))).get(device, ContainerLimits())
         if kept != limits:
-            raise ThrottleError(f"{path}: wrote {device} {keys}, the kernel kept {kept}")
+            raise WriteFailed(f"{path}: wrote {device} {keys}, the kernel kept {kept}")
         return changed
 
     def _check_io_enabled(self, cgroup: str) -> None:
@@ -157,7 +161,7 @@ def _write(files: CgroupFiles, path: str, text: str) -> None:
         raise CgroupGone(f"{path} does not exist") from None
     except OSError as error:
         why = _WRITE_ERRORS.get(error.errno or 0, error.strerror)
-        raise ThrottleError(f"cannot write {text!r} to {path}: {why or error}") from None
+        raise WriteFailed(f"cannot write {text!r} to {path}: {why or error}") from None
 
 
 def _v1_lines(path: str, text: str) -> Iterable[tuple[Device, int | None]]:

@@ -113,8 +113,10 @@ def harness(
     exclude_namespaces: tuple[str, ...] = ("kube-system",),
     exclude_keywords: tuple[str, ...] = ("pause", "istio-proxy"),
     exclude_selector: str = "",
+    *,
+    files: KernelLikeFiles | None = None,
 ) -> Harness:
-    files = KernelLikeFiles()
+    files = files or KernelLikeFiles()
     events = Events()
     metrics = WriterMetrics()
     reconciler = Reconciler(

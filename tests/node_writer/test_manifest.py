@@ -23,13 +23,8 @@ def test_cluster_role_grants_only_pod_reads_and_event_writes() -> None:
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert granted == {
-        ("pods", "get"),
-        ("pods", "list"),
-        ("pods", "watch"),
-        ("events", "create"),
-        ("events", "patch"),
-    }
+    # Exactly the calls node_writer/api.py makes: list and watch pods, POST Events.
+    assert granted == {("pods", "list"), ("pods", "watch"), ("events", "create")}
 
 
 def test_daemonset_container_is_locked_down_and_knows_its_node() -> None:
@@ -48,3 +43,12 @@ def test_daemonset_container_is_locked_down_and_knows_its_node() -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert env["CGROUP_ROOT"]["value"] in mounts
     assert mounts[env["DATA_MOUNT"]["value"]]["readOnly"] is True
+
+
+def test_data_mount_sees_a_disk_mounted_on_the_host_after_the_pod_started() -> None:
+    # Without propagation the container keeps the empty directory under the host's /data (on
+    # the root disk) and would resolve and throttle the root disk instead of the data disk.
+    (container,) = documents()["DaemonSet"]["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts[env["DATA_MOUNT"]["value"]]["mountPropagation"] == "HostToContainer"

@@ -45,23 +45,29 @@ def mount_device(path: str, mountinfo_path: str) -> Device:
             lines = file.read().splitlines()
     except OSError as error:
         raise DeviceError(f"cannot read the mount table {mountinfo_path}: {error}") from None
-    best: tuple[str, str] | None = None
+    best: tuple[str, str, str] | None = None  # mount point, MAJ:MIN, filesystem type
     for number, line in enumerate(lines, start=1):
         fields = line.split(" ")
         if len(fields) < 5:
             raise DeviceError(f"{mountinfo_path}:{number}: not a mountinfo line: {line[:80]!r}")
         mount_point = _unescape(fields[4])
         if _contains(mount_point, target) and (best is None or len(mount_point) >= len(best[0])):
-            best = (mount_point, fields[2])
+            # After the optional fields, " - " precedes the filesystem type.
+            fstype = line.partition(" - ")[2].partition(" ")[0] or "unknown"
+            best = (mount_point, fields[2], fstype)
     if best is None:
         raise DeviceError(f"no mount in {mountinfo_path} contains {path}")
-    mount_point, numbers = best
+    mount_point, numbers, fstype = best
     device = _parse_maj_min(numbers)
-    if device is None or device.major == 0:
+    if device is None:
+        raise DeviceError(f"{mountinfo_path}: unexpected device {numbers[:40]!r} of {mount_point}")
+    if device.major == 0:
+        # btrfs and ZFS live on real disks, but like tmpfs, overlay and network filesystems
+        # they report an anonymous device, which the kernel cannot throttle.
         raise DeviceError(
-            f"{path} is on {mount_point} ({numbers}), which is not a block device "
-            "(tmpfs, overlay or network filesystem): set DATA_MOUNT to the data disk's mount "
-            "point or DEVICES explicitly"
+            f"{path} is on {mount_point}, whose {fstype} filesystem has no block device of its "
+            f"own (anonymous device {numbers}): set DEVICES to the disk(s) under it, e.g. "
+            "DEVICES=/dev/nvme0n1, or DATA_MOUNT to a mount point on a block device"
         )
     return device
 

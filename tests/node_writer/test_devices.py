@@ -49,10 +49,19 @@ def test_several_explicit_devices_by_name_and_number(fake_host: FakeHost) -> Non
     assert found == (Device(259, 0), Device(259, 3))
 
 
-def test_tmpfs_data_mount_is_refused_naming_the_way_out(fake_host: FakeHost) -> None:
-    fake_host.mount("/data", 0, 45, fstype="tmpfs")
-    with pytest.raises(DeviceError, match=r"not a block device.*DEVICES"):
+@pytest.mark.parametrize("fstype", ["btrfs", "zfs", "tmpfs", "overlay", "nfs4"])
+def test_data_mount_without_a_block_device_is_refused_naming_the_way_out(
+    fake_host: FakeHost, fstype: str
+) -> None:
+    # btrfs and ZFS sit on real disks but report an anonymous 0:N device, as tmpfs does.
+    fake_host.mount("/data", 0, 45, fstype=fstype)
+    with pytest.raises(DeviceError) as raised:
         resolve(fake_host)
+    message = str(raised.value)
+    assert f"{fstype} filesystem has no block device of its own (anonymous device 0:45)" in (
+        message
+    )
+    assert "set DEVICES" in message
 
 
 def test_missing_device_in_sysfs_is_a_clear_error(fake_host: FakeHost) -> None:

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except (SettingsError, DeviceError, CgroupPathError) as error:
         print(f"iops-node-writer: {error}", file=sys.stderr)
         return 2
-    throttle = throttle_for(setup.layout.version, KernelFiles())
+    throttle = throttle_for(setup.layout.version, KernelFiles(setup.layout.root))
     try:
         if args.command == "show":
             _print(applied_limits(setup.layout, throttle))

@@ -96,7 +96,7 @@ class NodeWriter:
         self.reconciler = Reconciler(
             layout=setup.layout,
             devices=setup.devices,
-            throttle=throttle_for(setup.layout.version, files or KernelFiles()),
+            throttle=throttle_for(setup.layout.version, files or KernelFiles(setup.layout.root)),
             exclusions=exclusions(settings),
             default_iops=settings.container_iops_limit,
             events=self._events,

@@ -25,6 +25,7 @@ V2_KEYS = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write
 _WRITE_ERRORS = {
     errno.EINVAL: "the kernel refused the value",
     errno.ENODEV: "no such device, or not a whole disk (the kernel refuses partitions)",
+    errno.ELOOP: "the control file is a symbolic link, which is refused",
 }
 
 
@@ -49,21 +50,40 @@ class CgroupFiles(Protocol):
 
 
 class KernelFiles:
-    """The real files: each write is one write(2), which is what cgroup files expect."""
+    """The real files: each write is one write(2), which is what cgroup files expect.
+
+    Paths are checked again here, where they are opened: the control file must resolve inside
+    ``root`` (the cgroup root) and must not itself be a symlink (O_NOFOLLOW), so a link planted
+    in a container's cgroup cannot turn a write as root into a write anywhere else.
+    """
+
+    # Also at class level: a subclass whose __init__ does not call this one (the VM test's
+    # RecordingFiles) still gets a root to check against.
+    _root = "/"
+
+    def __init__(self, root: str = "/") -> None:
+        self._root = os.path.realpath(root)
 
     def read(self, path: str) -> str:
-        with open(path, encoding="ascii") as file:
+        descriptor = self._open(path, os.O_RDONLY)
+        with os.fdopen(descriptor, encoding="ascii") as file:
             return file.read()
 
     def write(self, path: str, text: str) -> None:
         # No O_CREAT: a missing file means a missing cgroup, never a file to make. O_TRUNC is
         # ignored by cgroupfs but keeps a plain-file tree (the simulated demo) from keeping the
         # tail of a longer old value.
-        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        descriptor = self._open(path, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(descriptor, text.encode("ascii"))
         finally:
             os.close(descriptor)
+
+    def _open(self, path: str, flags: int) -> int:
+        resolved = os.path.realpath(path)
+        if os.path.commonpath([self._root, resolved]) != self._root:
+            raise ThrottleError(f"refusing {path}: it resolves to {resolved}, outside {self._root}")
+        return os.open(path, flags | os.O_NOFOLLOW)
 
 
 class Throttle(Protocol):

@@ -190,3 +190,34 @@ def test_kernel_files_replace_a_plain_files_whole_content_and_never_create_one(
     with pytest.raises(FileNotFoundError):
         KernelFiles().write(str(tmp_path / "missing"), "254:0 0")
     assert not (tmp_path / "missing").exists()
+
+
+def test_kernel_files_refuse_a_control_file_that_is_a_symlink(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_text("254:0 100\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "io.max").symlink_to(target)
+    files = KernelFiles(str(tmp_path))
+    with pytest.raises(OSError) as raised:
+        files.write(str(cgroup / "io.max"), "254:0 0")
+    assert raised.value.errno == errno.ELOOP
+    with pytest.raises(OSError) as raised:
+        files.read(str(cgroup / "io.max"))
+    assert raised.value.errno == errno.ELOOP
+    assert target.read_text() == "254:0 100\n"
+
+
+def test_kernel_files_refuse_a_control_file_outside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "io.max").write_text("254:0 100\n")
+    (root / "escape").symlink_to(outside)
+    files = KernelFiles(str(root))
+    with pytest.raises(ThrottleError, match="outside"):
+        files.write(str(root / "escape" / "io.max"), "254:0 0")
+    with pytest.raises(ThrottleError, match="outside"):
+        files.read(str(root / "escape" / "io.max"))
+    assert (outside / "io.max").read_text() == "254:0 100\n"

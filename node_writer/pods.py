@@ -40,15 +40,21 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
-    ids = {
-        item.get("name"): item.get("containerID") or None
-        for item in status.get("containerStatuses") or []
-    }
+    statuses = [
+        *(status.get("containerStatuses") or []),
+        *(status.get("initContainerStatuses") or []),
+    ]
+    ids = {item.get("name"): item.get("containerID") or None for item in statuses}
+    # Native sidecars (init containers with restartPolicy Always) run beside the app for the
+    # pod's life, so they count as containers; plain init containers run to completion first.
+    sidecars = [
+        item for item in spec.get("initContainers") or [] if item.get("restartPolicy") == "Always"
+    ]
     containers = tuple(
         ContainerView(
             str(item.get("name", "")), str(item.get("image", "")), ids.get(item.get("name"))
         )
-        for item in spec.get("containers") or []
+        for item in [*(spec.get("containers") or []), *sidecars]
     )
     return PodView(
         namespace=str(metadata.get("namespace", "")),

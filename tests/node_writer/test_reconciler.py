@@ -18,6 +18,7 @@ from tests.node_writer.helpers import (
     Harness,
     create_cgroups,
     harness,
+    new_container_id,
     pod_json,
     restarted,
     with_annotations,
@@ -394,3 +395,39 @@ def test_invalid_annotations_are_counted_once_per_rejected_set(make_cgroup_tree:
     writer.reconciler.update(pod_view(raw))
     writer.reconciler.update(first_bad)
     assert sample(writer, "iops_node_writer_invalid_annotations_total") == 3
+
+
+def with_init_containers(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod with a native sidecar (an init container that keeps running) and a plain init
+    container that ran to completion."""
+    spec = {
+        **pod["spec"],
+        "initContainers": [
+            {"name": "migrate", "image": "registry.example/migrate:1"},
+            {"name": "shipper", "image": "registry.example/shipper:1", "restartPolicy": "Always"},
+        ],
+    }
+    statuses = [
+        {"name": "migrate", "containerID": new_container_id()},
+        {"name": "shipper", "containerID": new_container_id()},
+    ]
+    return {**pod, "spec": spec, "status": {**pod["status"], "initContainerStatuses": statuses}}
+
+
+def test_native_sidecar_is_a_container_that_can_be_limited(make_cgroup_tree: MakeTree) -> None:
+    writer = harness(make_cgroup_tree("v2", "systemd"))
+    raw = with_init_containers(pod_json(annotations={"iops-limit/write-iops.shipper": "80"}))
+    pod = create_cgroups(writer.layout, raw)
+    assert [container.name for container in pod.containers] == ["app", "shipper"]
+    writer.reconciler.update(pod)
+    assert writer.limits_of(pod, "shipper") == ContainerLimits(write_iops=80)
+    assert writer.limits_of(pod, "app") == ContainerLimits()
+    assert writer.events.reasons() == [APPLIED]
+
+
+def test_pod_wide_limit_covers_a_native_sidecar(make_cgroup_tree: MakeTree) -> None:
+    writer = harness(make_cgroup_tree("v1", "cgroupfs"))
+    pod = create_cgroups(writer.layout, with_init_containers(pod_json(annotations=WRITE_200)))
+    writer.reconciler.update(pod)
+    assert writer.limits_of(pod, "shipper") == ContainerLimits(write_iops=200)
+    assert writer.limits_of(pod, "app") == ContainerLimits(write_iops=200)

@@ -34,6 +34,12 @@ fi
 scripts/vm-cgroup-v2.sh --fetch
 
 python=${PYTHON:-python3}
+# Debian's own python3 ships venv's pip bootstrap in a separate package.
+if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "setup: installing python3-venv for $python"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
   "$python" -m venv .venv

@@ -222,7 +222,13 @@ class _Checker:
         if isinstance(value, bool):
             return _Typed(Kind.BOOL, lambda _columns: value)
         if isinstance(value, int | float):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                digits = str(value)
+                raise ExpressionError(
+                    f"number {digits[:20]}… ({len(digits)} digits) is too large"
+                ) from None
             return _Typed(Kind.NUMBER, lambda _columns: number)
         if isinstance(value, str):
             return _Typed(Kind.STRING, lambda _columns: value)

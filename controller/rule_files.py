@@ -29,11 +29,14 @@ from controller.yaml_checks import (
     CheckError,
     NodeChecker,
     Problem,
+    as_written,
     compose,
     describe,
     peek_name,
     scalar,
+    shortened,
 )
+from iops_limit.durations import parse_duration
 from iops_limit.label_selectors import SelectorError, parse_label_selector
 
 
@@ -49,6 +52,9 @@ _GROUP_KEYS = ("name", "select", "rules", "release")
 _SELECT_KEYS = ("namespaces", "excludeNamespaces", "podSelector", "excludeContainers")
 _RULE_KEYS = ("name", "expr", "for", "limit", "severity", "summary")
 _RELEASE_KEYS = ("expr", "for")
+# The controller keeps (and after a restart reads back from Prometheus) this much history.
+MAX_FOR_TEXT = "24h"
+MAX_FOR = parse_duration(MAX_FOR_TEXT)
 
 
 def rule_files(path: str | Path) -> list[Path]:
@@ -114,6 +120,15 @@ class _FileChecker(NodeChecker):
         except ExpressionError as error:
             self.report(node, where, str(error))
             return None
+
+    def window(self, node: Node, where: str) -> float | None:
+        """A ``for`` duration, at most :data:`MAX_FOR`."""
+        seconds = self.duration(node, where)
+        if seconds is not None and seconds > MAX_FOR:
+            message = f"{as_written(node)} is longer than the maximum of {MAX_FOR_TEXT}"
+            self.report(node, where, message)
+            return None
+        return seconds
 
     # -- the rule file shape ----------------------------------------------------------------
 
@@ -188,7 +203,7 @@ class _FileChecker(NodeChecker):
         if keys is None or "expr" not in keys:
             return None
         expr = self.expression(keys["expr"], f"{where}: expr", Kind.BOOL)
-        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        seconds = self.window(keys["for"], f"{where}: for") if "for" in keys else 0.0
         if expr is None or seconds is None:
             return None
         return Release(expr, seconds)
@@ -210,7 +225,7 @@ class _FileChecker(NodeChecker):
         expr = (
             self.expression(keys["expr"], f"{where}: expr", Kind.BOOL) if "expr" in keys else None
         )
-        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        seconds = self.window(keys["for"], f"{where}: for") if "for" in keys else 0.0
         limits = self.limits(keys["limit"], f"{where}: limit") if "limit" in keys else None
         severity = (
             self.string(keys["severity"], f"{where}: severity")
@@ -248,7 +263,7 @@ class _FileChecker(NodeChecker):
             expression = self.expression(node, where, Kind.NUMBER)
             return Limit(direction, expression=expression) if expression is not None else None
         unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
-        shown = describe(node) if not isinstance(value, int | float) else repr(value)
+        shown = describe(node) if not isinstance(value, int | float) else shortened(node)
         self.report(
             node,
             where,

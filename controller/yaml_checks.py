@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from iops_limit.durations import DurationError, parse_duration
@@ -37,22 +38,94 @@ class CheckError(Exception):
         self.problems = problems
 
 
+# Rule files need about six levels; the composer recurses per level and would hit Python's
+# recursion limit (a RecursionError, not a message) at a few hundred.
+MAX_DEPTH = 32
+_CORE = "tag:yaml.org,2002:"
+# Plain YAML values; a timestamp is let through so that shape checks can say "got date".
+_PLAIN_TAGS = frozenset(
+    _CORE + name for name in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")
+)
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int | None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _CheckingLoader(yaml.SafeLoader):
+    """SafeLoader's composer, noting what plain YAML checking would miss or trip over.
+
+    Tags (``!!python/object``, ``!custom``) are ignored by composing and would silently pass;
+    merge keys (``<<``) fail in the constructor with a traceback; an alias of a list or
+    mapping copies a whole structure (a second group or rule whose problems are reported at
+    the anchor's line, or an exponential "billion laughs" expansion).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.problems: list[tuple[int | None, str]] = []
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event: Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in stubs
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, AliasEvent):
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None and not isinstance(anchored, ScalarNode):
+                self.problems.append(
+                    (
+                        line,
+                        f"alias *{event.anchor}: aliases of lists or mappings are not "
+                        "allowed (write the value out; aliases of single values are fine)",
+                    )
+                )
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _TooDeep(line)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is not None:
+            self._check_tag(node)
+        return node
+
+    def _check_tag(self, node: Node) -> None:
+        line = node.start_mark.line + 1
+        if node.tag == _CORE + "merge":
+            self.problems.append((line, "merge keys ('<<') are not supported: write the keys out"))
+        elif node.tag not in _PLAIN_TAGS:
+            shown = "!!" + node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else node.tag
+            self.problems.append(
+                (line, f"YAML tag {shown!r} not allowed: rule files hold plain YAML values")
+            )
+
+
 def compose(path: Path) -> tuple[Node | None, list[Problem]]:
-    """The YAML node tree of a file (None when empty), or the problem that kept it unread."""
+    """The YAML node tree of a file (None when empty), or the problems that kept it unread."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [Problem(name, None, f"cannot read file: {error}")]
+    loader = _CheckingLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+    except _TooDeep as error:
+        return None, [Problem(name, error.line, f"nested more than {MAX_DEPTH} levels deep")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         return None, [Problem(name, line, f"YAML syntax error: {error.problem or error.context}")]
     except yaml.YAMLError as error:
         return None, [Problem(name, None, f"YAML error: {error}")]
-    return root, []
+    finally:
+        loader.dispose()
+    # The tree is not checked further: an alias may have made it huge or odd.
+    return root, [Problem(name, line, message) for line, message in loader.problems]
 
 
 class NodeChecker:
@@ -152,11 +225,30 @@ def peek_name(node: Node) -> str | None:
     return None
 
 
+class Unreadable:
+    """A scalar YAML resolves to a type but cannot construct: an integer of more than 4300
+    digits (Python refuses to convert it), a date such as 2026-13-45."""
+
+
 def scalar(node: Node) -> object:
     """The Python value of a scalar node (YAML 1.1 core types), or the node for collections."""
     if not isinstance(node, ScalarNode):
         return node
-    return SafeConstructor().construct_object(node)
+    try:
+        return SafeConstructor().construct_object(node)
+    except ValueError:
+        return Unreadable()
+
+
+def shortened(node: Node, limit: int = 40) -> str:
+    """A scalar's text as written in the file, cut short when long (a 4000-digit number)."""
+    text = str(node.value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def as_written(node: Node) -> str:
+    """A scalar's text as written, quoted."""
+    return repr(shortened(node))
 
 
 def describe(node: Node) -> str:
@@ -167,5 +259,7 @@ def describe(node: Node) -> str:
     value = scalar(node)
     if value is None:
         return "nothing (null)"
+    if isinstance(value, Unreadable):
+        return f"an unreadable {node.tag.removeprefix(_CORE)} ({as_written(node)})"
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    return f"{kinds.get(type(value), type(value).__name__)} ({node.value!r})"
+    return f"{kinds.get(type(value), type(value).__name__)} ({as_written(node)})"

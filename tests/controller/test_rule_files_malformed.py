@@ -296,6 +296,101 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "yaml-python-tag",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: !!python/object:os.system {write_iops: 5}\n",
+        ["6: YAML tag '!!python/object:os.system' not allowed: rule files hold plain YAML values"],
+    ),
+    (
+        "yaml-custom-tag",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: !expr write_iops > 5\n        limit: {write_iops: 5}\n",
+        ["5: YAML tag '!expr' not allowed: rule files hold plain YAML values"],
+    ),
+    (
+        "yaml-merge-key",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {<<: {write_iops: 5}}\n",
+        ["6: merge keys ('<<') are not supported: write the keys out"],
+    ),
+    (
+        # The copy would be a duplicate rule reported at the anchor's line, not the alias's.
+        "yaml-alias-of-a-rule",
+        "groups:\n  - name: g\n    rules:\n      - &r {name: r, expr: write_iops > 5, limit: {write_iops: 5}}\n      - *r\n",
+        [
+            "5: alias *r: aliases of lists or mappings are not allowed (write the value out; aliases of single values are fine)"
+        ],
+    ),
+    (
+        # Nine aliases of nine aliases of nine...: exponential once expanded ("billion laughs").
+        "yaml-alias-expansion",
+        "a: &a [x, x, x]\nb: &b [*a, *a]\ngroups: *b\n",
+        [
+            "2: alias *a: aliases of lists or mappings are not allowed (write the value out; aliases of single values are fine)",
+            "2: alias *a: aliases of lists or mappings are not allowed (write the value out; aliases of single values are fine)",
+            "3: alias *b: aliases of lists or mappings are not allowed (write the value out; aliases of single values are fine)",
+        ],
+    ),
+    (
+        "yaml-deep-nesting",
+        "groups: " + "[" * 5000 + "]" * 5000 + "\n",
+        ["1: nested more than 32 levels deep"],
+    ),
+    (
+        "limit-huge-float",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: 1.0e+400}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: must be a positive integer (IOPS, at most 1000000000) or an expression string, got 1.0e+400"
+        ],
+    ),
+    (
+        "limit-huge-integer",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: 1000000000000000000000000000000}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: must be a positive integer (IOPS, at most 1000000000) or an expression string, got 1000000000000000000000000000000"
+        ],
+    ),
+    (
+        # Python refuses to convert integers of more than 4300 digits (a ValueError).
+        "limit-integer-too-long-to-read",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: "
+        + "9" * 5000
+        + "}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: must be a positive integer (IOPS, at most 1000000000) or an expression string, got an unreadable int ('999999999999999999999999999999999999999…')"
+        ],
+    ),
+    (
+        "expr-huge-integer",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 1"
+        + "0" * 400
+        + "\n        limit: {write_iops: 5}\n",
+        ["5: group 'g' rule 'r': expr: number 10000000000000000000… (401 digits) is too large"],
+    ),
+    (
+        "for-absurd",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        for: 99999999999h\n",
+        [
+            "7: group 'g' rule 'writer': for: invalid duration '99999999999h': longer than 36525d (100 years)"
+        ],
+    ),
+    (
+        "for-over-24h",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        for: 24h1s\n",
+        ["7: group 'g' rule 'writer': for: '24h1s' is longer than the maximum of 24h"],
+    ),
+    (
+        "release-for-over-24h",
+        "groups:\n  - name: g\n    rules:\n"
+        + GOOD_RULE
+        + "    release:\n      expr: write_iops < 5\n      for: 2d\n",
+        ["9: group 'g': release: for: '2d' is longer than the maximum of 24h"],
+    ),
+    (
+        "date-that-does-not-exist",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        severity: 2026-13-45\n",
+        [
+            "7: group 'g' rule 'writer': severity: expected a string, got an unreadable timestamp ('2026-13-45')"
+        ],
+    ),
+    (
         "severity-not-string",
         "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        severity: [high]\n",
         ["7: group 'g' rule 'writer': severity: expected a string, got a list"],
@@ -375,3 +470,13 @@ def test_configmap_mount_layout_loads_each_file_once(tmp_path: Path) -> None:
     rules = load_rules(tmp_path)
     assert [group.name for group in rules.groups] == ["team"]
     assert rules.files == (str(tmp_path / "team.yaml"),)
+
+
+def test_an_alias_of_a_single_value_is_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n"
+        "        for: &window 5m\n        limit: {write_iops: 5}\n"
+        "    release: {expr: write_iops < 1, for: *window}\n"
+    )
+    assert load_rules(path).groups[0].release.for_seconds == 300

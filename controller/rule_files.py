@@ -24,6 +24,7 @@ from controller.rule_model import (
     Select,
 )
 from controller.summaries import SummaryTemplate, TemplateError, parse_summary
+from controller.windows import ColumnsByName
 from controller.yaml_checks import (
     EMPTY,
     CheckError,
@@ -136,8 +137,11 @@ class _FileChecker(NodeChecker):
         top = self.mapping(root, "", _TOP_KEYS, _TOP_KEYS)
         if top is None or "groups" not in top:
             return []
+        items = self.sequence(top["groups"], "groups")
+        if items is not None and not items:
+            self.report(top["groups"], "groups", "a rule file needs at least one group")
         groups: list[Group] = []
-        for index, node in enumerate(self.sequence(top["groups"], "groups") or [], start=1):
+        for index, node in enumerate(items or [], start=1):
             group = self.group(node, index)
             if group is not None:
                 groups.append(group)
@@ -261,14 +265,34 @@ class _FileChecker(NodeChecker):
             return Limit(direction, number=value)
         if isinstance(value, str):
             expression = self.expression(node, where, Kind.NUMBER)
-            return Limit(direction, expression=expression) if expression is not None else None
-        unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
+            if expression is None:
+                return None
+            if expression.columns:
+                return Limit(direction, expression=expression)
+            return self.constant_limit(node, where, direction, expression)
         shown = describe(node) if not isinstance(value, int | float) else shortened(node)
         self.report(
             node,
             where,
-            f"must be a positive integer ({unit}, at most {ceiling}) or an expression "
-            f"string, got {shown}",
+            f"must be {_positive_integer(direction)} or an expression string, got {shown}",
+        )
+        return None
+
+    def constant_limit(
+        self, node: Node, where: str, direction: str, expression: Expression
+    ) -> Limit | None:
+        """An expression naming no column (``"500"``, ``"2 * 250"``) is one number for every
+        container, so it is held to a number's rules: ``"0"`` or ``"1.5"`` fail here, at load
+        time, not silently in the engine (which would clamp them to the floor)."""
+        number = float(expression.numbers(ColumnsByName({}, 1))[0])
+        if number.is_integer() and 0 < number <= MAX_LIMIT[direction]:
+            return Limit(direction, number=int(number))
+        shown = str(int(number)) if number.is_integer() else repr(number)
+        self.report(
+            node,
+            where,
+            f"expression {as_written(node)} is always {shown}: a limit must be "
+            f"{_positive_integer(direction)}",
         )
         return None
 
@@ -281,3 +305,8 @@ class _FileChecker(NodeChecker):
         except TemplateError as error:
             self.report(node, where, str(error))
             return None
+
+
+def _positive_integer(direction: str) -> str:
+    unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
+    return f"a positive integer ({unit}, at most {MAX_LIMIT[direction]})"

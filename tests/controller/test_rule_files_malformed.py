@@ -179,6 +179,55 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        # DESIGN: a limit is a positive integer or an expression string, so a quoted value is an expression; one that names no column is the same number for every container and is held to a number's rules at load time (the engine would silently clamp it to the floor).
+        "limit-quoted-zero",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: '0'}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: expression '0' is always 0: a limit must be a positive integer (IOPS, at most 1000000000)"
+        ],
+    ),
+    (
+        "limit-quoted-negative",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: '-5'}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: expression '-5' is always -5: a limit must be a positive integer (IOPS, at most 1000000000)"
+        ],
+    ),
+    (
+        "limit-quoted-fraction",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {read_bps: '1.5'}\n",
+        [
+            "6: group 'g' rule 'r': limit.read_bps: expression '1.5' is always 1.5: a limit must be a positive integer (bytes per second, at most 10000000000000)"
+        ],
+    ),
+    (
+        "limit-quoted-over-ceiling",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: '1000000001'}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: expression '1000000001' is always 1000000001: a limit must be a positive integer (IOPS, at most 1000000000)"
+        ],
+    ),
+    (
+        # Unquoted 1e400 is a string in YAML 1.1 (no dot), so it lands here too.
+        "limit-quoted-overflow",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: '1e400'}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: expression '1e400' is always inf: a limit must be a positive integer (IOPS, at most 1000000000)"
+        ],
+    ),
+    (
+        "limit-constant-expression-overflow",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {write_iops: '9**9**9**9'}\n",
+        [
+            "6: group 'g' rule 'r': limit.write_iops: expression '9**9**9**9' is always inf: a limit must be a positive integer (IOPS, at most 1000000000)"
+        ],
+    ),
+    (
+        "groups-empty",
+        "groups: []\n",
+        ["1: groups: a rule file needs at least one group"],
+    ),
+    (
         "limit-unknown-direction",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {iops: 100}\n",
         [
@@ -480,3 +529,13 @@ def test_an_alias_of_a_single_value_is_allowed(tmp_path: Path) -> None:
         "    release: {expr: write_iops < 1, for: *window}\n"
     )
     assert load_rules(path).groups[0].release.for_seconds == 300
+
+
+def test_a_quoted_constant_limit_is_the_number(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n"
+        "        limit: {write_iops: '500', read_iops: '2 * 250'}\n"
+    )
+    (rule,) = load_rules(path).rules()
+    assert [(limit.number, limit.expression) for limit in rule.limits] == [(500, None), (500, None)]

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.frames import NUMBER_COLUMNS, STRING_COLUMNS
+from iops_limit.quoting import quoted
 
 MAX_LENGTH = 2000
 
@@ -179,28 +180,36 @@ def compile_expression(source: str, kind: Kind) -> Expression:
         raise ExpressionError("empty expression")
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+    text = source.strip()
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         offset = error.offset or 0
-        where = f"column {offset}" if 0 < offset <= len(source.strip()) else "the end"
-        raise ExpressionError(f"invalid syntax at {where}: {error.msg}") from None
+        where = f"column {offset}" if 0 < offset <= len(text) else "the end"
+        raise ExpressionError(f"{_shown(text)}: invalid syntax at {where}: {error.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("expression does not parse (nested too deeply?)") from None
     uses: list[ColumnUse] = []
     try:
-        typed = _Checker(uses).check(tree.body)
+        typed = _Checker(uses, text).check(tree.body)
     except RecursionError:
         raise ExpressionError("expression nested too deeply") from None
     if typed.kind is not kind:
-        raise ExpressionError(f"expression must yield {kind.value}, but yields {typed.kind.value}")
+        raise ExpressionError(
+            f"expression {_shown(text)} must yield {kind.value}, but yields {typed.kind.value}"
+        )
     names = frozenset(use.name for use in uses)
     return Expression(source.strip(), kind, names, tuple(uses), typed.evaluate)
 
 
 class _Checker:
-    def __init__(self, uses: list[ColumnUse]) -> None:
+    def __init__(self, uses: list[ColumnUse], source: str) -> None:
         self._uses = uses
+        self._source = source
+
+    def _written(self, node: ast.AST) -> str:
+        """The part of the source ``node`` came from, quoted as written (not re-rendered)."""
+        return quoted(ast.get_source_segment(self._source, node) or ast.unparse(node))
 
     def check(self, node: ast.expr) -> _Typed:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -213,8 +222,8 @@ class _Checker:
     def _expect(self, node: ast.expr, kind: Kind, role: str) -> Evaluator:
         typed = self.check(node)
         if typed.kind is not kind:
-            text = ast.unparse(node)
-            raise ExpressionError(f"{role} needs {kind.value}, but {text!r} is {typed.kind.value}")
+            text = self._written(node)
+            raise ExpressionError(f"{role} needs {kind.value}, but {text} is {typed.kind.value}")
         return typed.evaluate
 
     def _Constant(self, node: ast.Constant) -> _Typed:
@@ -294,7 +303,7 @@ class _Checker:
             if left.kind is not right.kind or left.kind is Kind.BOOL:
                 raise ExpressionError(
                     f"cannot compare {left.kind.value} with {right.kind.value} "
-                    f"in {ast.unparse(node)!r}"
+                    f"in {self._written(node)}"
                 )
             if left.kind is Kind.STRING and not equality:
                 raise ExpressionError("strings can only be compared with == and !=")
@@ -312,7 +321,7 @@ class _Checker:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             allowed = ", ".join(FUNCTIONS)
             raise ExpressionError(
-                f"call of {ast.unparse(node.func)!r} not allowed: functions are {allowed}"
+                f"call of {self._written(node.func)} not allowed: functions are {allowed}"
             )
         name = node.func.id
         function = FUNCTIONS[name]
@@ -329,6 +338,12 @@ class _Checker:
             function.result,
             lambda columns: apply(*(argument(columns) for argument in arguments)),
         )
+
+
+def _shown(source: str, limit: int = 80) -> str:
+    """An expression quoted as written, cut short: a message names it without repeating 2000
+    characters."""
+    return quoted(source if len(source) <= limit else source[: limit - 1] + "…")
 
 
 def _symbol(node: ast.BinOp) -> str:

@@ -39,6 +39,7 @@ from controller.yaml_checks import (
 )
 from iops_limit.durations import parse_duration
 from iops_limit.label_selectors import SelectorError, parse_label_selector
+from iops_limit.quoting import quoted
 
 
 class RuleFileError(CheckError):
@@ -90,7 +91,7 @@ def load_rules(path: str | Path) -> RuleSet:
                 Problem(
                     group.file,
                     group.line,
-                    f"group {group.name!r}: duplicate group name "
+                    f"group {quoted(group.name)}: duplicate group name "
                     f"(first defined at {first.file}:{first.line})",
                 )
             )
@@ -195,7 +196,9 @@ class _FileChecker(NodeChecker):
             try:
                 patterns.append(re.compile(text))
             except re.error as error:
-                self.report(item, f"{where}: excludeContainers", f"bad regex {text!r}: {error}")
+                self.report(
+                    item, f"{where}: excludeContainers", f"bad regex {quoted(text)}: {error}"
+                )
                 ok = False
         if not ok:
             return None

@@ -14,6 +14,7 @@ from yaml.events import AliasEvent, Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from iops_limit.durations import DurationError, parse_duration
+from iops_limit.quoting import quoted
 
 # Names end up in the iops-limit/rule annotation as group/rule, so no slashes or spaces.
 _NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -100,7 +101,7 @@ class _CheckingLoader(yaml.SafeLoader):
         elif node.tag not in _PLAIN_TAGS:
             shown = "!!" + node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else node.tag
             self.problems.append(
-                (line, f"YAML tag {shown!r} not allowed: rule files hold plain YAML values")
+                (line, f"YAML tag {quoted(shown)} not allowed: rule files hold plain YAML values")
             )
 
 
@@ -156,12 +157,14 @@ class NodeChecker:
             if not isinstance(key, str):
                 self.report(key_node, where, f"keys must be strings, got {describe(key_node)}")
             elif key in keys:
-                self.report(key_node, where, f"duplicate key {key!r}")
+                self.report(key_node, where, f"duplicate key {quoted(key)}")
             elif allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 expected = ", ".join(allowed)
-                self.report(key_node, where, f"unknown key {key!r}{hint}; expected {expected}")
+                self.report(
+                    key_node, where, f"unknown key {quoted(key)}{hint}; expected {expected}"
+                )
             else:
                 keys[key] = value_node
         for key in required:
@@ -193,7 +196,7 @@ class NodeChecker:
             self.report(
                 node,
                 where,
-                f"name {value!r}: use up to 63 letters, digits, '-', '_' or '.', "
+                f"name {quoted(value)}: use up to 63 letters, digits, '-', '_' or '.', "
                 "starting and ending with a letter or digit",
             )
             return None
@@ -221,7 +224,7 @@ def peek_name(node: Node) -> str | None:
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if scalar(key_node) == "name" and isinstance(name := scalar(value_node), str):
-                return repr(name)
+                return quoted(name)
     return None
 
 
@@ -248,7 +251,7 @@ def shortened(node: Node, limit: int = 40) -> str:
 
 def as_written(node: Node) -> str:
     """A scalar's text as written, quoted."""
-    return repr(shortened(node))
+    return quoted(shortened(node))
 
 
 def describe(node: Node) -> str:

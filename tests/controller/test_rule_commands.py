@@ -184,5 +184,5 @@ def test_rule_file_problems_surface_through_the_test_file(
     assert main(["test-rules", str(path)]) == 1
     assert capsys.readouterr().err == (
         f"{path}:1: rule_files: {tmp_path}/rules.yaml:5: group 'g' rule 'writer': expr: "
-        "invalid syntax at the end: invalid syntax\n"
+        "'write_iops >': invalid syntax at the end: invalid syntax\n"
     )

@@ -111,7 +111,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "expr-syntax",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: 'write_iops >'\n        limit: {write_iops: 5}\n",
-        ["5: group 'g' rule 'r': expr: invalid syntax at the end: invalid syntax"],
+        ["5: group 'g' rule 'r': expr: 'write_iops >': invalid syntax at the end: invalid syntax"],
     ),
     (
         "expr-unknown-name",
@@ -147,12 +147,27 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "expr-not-boolean",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops * 2\n        limit: {write_iops: 5}\n",
-        ["5: group 'g' rule 'r': expr: expression must yield true/false, but yields a number"],
+        [
+            "5: group 'g' rule 'r': expr: expression 'write_iops * 2' must yield true/false, but yields a number"
+        ],
     ),
     (
         "expr-string-ordering",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: \"namespace < 'b'\"\n        limit: {write_iops: 5}\n",
         ["5: group 'g' rule 'r': expr: strings can only be compared with == and !="],
+    ),
+    (
+        # Quoted as written, spacing and all, not as Python would re-render it.
+        "expr-operand-quoted-as-written",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: '(write_iops  +1) and True'\n        limit: {write_iops: 5}\n",
+        ["5: group 'g' rule 'r': expr: 'and' needs true/false, but 'write_iops  +1' is a number"],
+    ),
+    (
+        "expr-comparison-quoted-as-written",
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: 'write_iops>\"a\"'\n        limit: {write_iops: 5}\n",
+        [
+            "5: group 'g' rule 'r': expr: cannot compare a number with a string in 'write_iops>\"a\"'"
+        ],
     ),
     (
         "expr-function-arity",
@@ -245,7 +260,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         "limit-expression-boolean",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit:\n          write_iops: 'write_iops > 3'\n",
         [
-            "7: group 'g' rule 'r': limit.write_iops: expression must yield a number, but yields true/false"
+            "7: group 'g' rule 'r': limit.write_iops: expression 'write_iops > 3' must yield a number, but yields true/false"
         ],
     ),
     (
@@ -274,6 +289,20 @@ CASES: list[tuple[str, str, list[str]]] = [
         "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod:>999999999}'\n",
         [
             "7: group 'g' rule 'writer': summary: placeholder {pod:>999999999}: width and precision are at most 64"
+        ],
+    ),
+    (
+        "summary-conversion-shown-as-written",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{pod!r:>10}'\n",
+        [
+            "7: group 'g' rule 'writer': summary: placeholder {pod!r:>10}: only a plain format spec is allowed"
+        ],
+    ),
+    (
+        "summary-unknown-column-shown-with-its-spec",
+        "groups:\n  - name: g\n    rules:\n" + GOOD_RULE + "        summary: '{iops:.0f}'\n",
+        [
+            "7: group 'g' rule 'writer': summary: placeholder {iops:.0f} must name a frame column (namespace, pod, container, node, read_iops, write_iops, total_iops, read_bps, write_bps, limit_write_iops, limit_read_iops, limit_write_bps, limit_read_bps)"
         ],
     ),
     (
@@ -316,6 +345,23 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        # repr() would double the backslash the operator wrote.
+        "bad-regex-shown-as-written",
+        "groups:\n  - name: g\n    select:\n      excludeContainers: ['^istio-\\d+(']\n    rules:\n"
+        + GOOD_RULE,
+        [
+            "4: group 'g': select: excludeContainers: bad regex '^istio-\\d+(': missing ), unterminated subpattern at position 10"
+        ],
+    ),
+    (
+        "selector-value-with-a-line-break",
+        'groups:\n  - name: g\n    select:\n      podSelector: "tier in (data\\nbase)"\n    rules:\n'
+        + GOOD_RULE,
+        [
+            "4: group 'g': select: podSelector: invalid label value 'data\\nbase': up to 63 characters of letters, digits, '-', '_', '.', starting and ending with a letter or digit"
+        ],
+    ),
+    (
         "select-unknown-key",
         "groups:\n  - name: g\n    select:\n      excludeNamespace: [kube-system]\n    rules:\n"
         + GOOD_RULE,
@@ -340,7 +386,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         + GOOD_RULE
         + "    release:\n      expr: write_iops <\n      for: ten\n",
         [
-            "8: group 'g': release: expr: invalid syntax at the end: invalid syntax",
+            "8: group 'g': release: expr: 'write_iops <': invalid syntax at the end: invalid syntax",
             "9: group 'g': release: for: invalid duration 'ten': expected e.g. 30s, 5m, 1h30m",
         ],
     ),

@@ -5,6 +5,7 @@ four directions. Reasons are rendered only for the rows a step decides.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from controller.frames import (
     RATE_COLUMNS,
     limit_column,
 )
-from controller.reasons import release_reason, rule_reason
+from controller.reasons import no_limit_reason, release_reason, rule_reason
 from controller.rule_model import DEFAULT_RELEASE, Rule, RuleSet
 from controller.windows import ColumnsByName, History
 from iops_limit.durations import format_duration
@@ -157,6 +158,9 @@ class Decisions:
         self._keep_applied(managed & gone)
         self._set(managed & gone, "keep", FAIL_STATIC)
 
+        unlimited = ~applied.present & matches.fired_any & ~has_proposal
+        self._set(unlimited, "none", self._no_limit_reasons(unlimited))
+
         new = ~applied.present & has_proposal
         for d in DIRECTIONS:
             self.limits[d][new] = matches.proposed(d)[new]
@@ -184,13 +188,22 @@ class Decisions:
         self._render_summaries(has_proposal)
 
     def _firing_reasons(self, rows: Mask) -> Strings:
+        return self._first_fired_reasons(rows, rule_reason)
+
+    def _no_limit_reasons(self, rows: Mask) -> Strings:
+        return self._first_fired_reasons(rows, no_limit_reason)
+
+    def _first_fired_reasons(
+        self, rows: Mask, reason: Callable[[Rule, ColumnsByName, Indices], Strings]
+    ) -> Strings:
+        """``reason`` of the first rule (load order) that fired on each row."""
         positions = np.flatnonzero(rows)
         text = np.full(len(positions), "", dtype=object)
         first = self._matches.first_fired[positions]
         for index in np.unique(first):
             these = first == index
             rule = self._matches.rules[int(index)]
-            text[these] = rule_reason(rule, self._columns, positions[these])
+            text[these] = reason(rule, self._columns, positions[these])
         return text
 
     def _name_by_decider(self, rows: Mask) -> None:

@@ -10,7 +10,7 @@ over containers. Semantics (DESIGN.md, README "Rules"):
   that order names the decision.
 - A limit is rounded (halves up) and clamped to the floor (``floor_iops``; ``floor_bps`` for
   bytes) and to the annotation contract's ceiling; a limit expression that yields NaN or
-  infinity sets no limit in that direction.
+  infinity sets no limit in that direction (a rule left with none at all: ``none``, saying so).
 - A held limit only tightens (``update``); it loosens only by release, when the group's
   release condition (default: every limited direction below 50% of its limit for 10m) held for
   its ``for`` and no rule fires. Changes of one container are ``min_hold`` apart.

@@ -97,6 +97,7 @@ class Decisions:
         matches: RuleMatches,
         options: "EngineOptions",
         now: float,
+        released_at: Floats,
     ) -> None:
         n = columns.length
         self._rules = rules
@@ -113,6 +114,9 @@ class Decisions:
         with np.errstate(invalid="ignore"):
             self._age = now - applied.changed
         self._hold_ok = ~(self._age < options.min_hold)
+        with np.errstate(invalid="ignore"):
+            self._since_release = now - released_at
+        self._released_recently = self._since_release < options.min_hold
         self._in_current = in_current
         self._decider = matches.decider()
         self._release_candidates = np.zeros(n, dtype=np.bool_)
@@ -161,11 +165,12 @@ class Decisions:
         unlimited = ~applied.present & matches.fired_any & ~has_proposal
         self._set(unlimited, "none", self._no_limit_reasons(unlimited))
 
-        new = ~applied.present & has_proposal
+        new = ~applied.present & has_proposal & ~self._released_recently
         for d in DIRECTIONS:
             self.limits[d][new] = matches.proposed(d)[new]
         self._name_by_decider(new)
         self._set(new, "apply", self._rule_reasons(new))
+        self._hold_after_release(~applied.present & has_proposal & self._released_recently)
 
         tighter = np.zeros_like(new)
         for d in DIRECTIONS:
@@ -225,6 +230,18 @@ class Decisions:
             for age in self._age[rows].tolist()
         ]
         self._set(rows, "keep", np.array(waits, dtype=object) + reason)
+
+    def _hold_after_release(self, rows: Mask) -> None:
+        """A release is a change too: no new limit until the hold has passed since it."""
+        if not rows.any():
+            return
+        self._name_by_decider(rows)
+        waits = [
+            f"min hold {format_duration(self._options.min_hold)}: released "
+            f"{format_duration(age)} ago; would apply: "
+            for age in self._since_release[rows].tolist()
+        ]
+        self._set(rows, "none", np.array(waits, dtype=object) + self._rule_reasons(rows))
 
     def _render_summaries(self, rows: Mask) -> None:
         columns = {

@@ -112,7 +112,13 @@ def compose(path: Path) -> tuple[Node | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [Problem(name, None, f"cannot read file: {error}")]
-    loader = _CheckingLoader(text)
+    try:
+        # The reader checks every character up front, so constructing can fail too.
+        loader = _CheckingLoader(text)
+    except yaml.reader.ReaderError as error:
+        at = text.count("\n", 0, error.position) + 1
+        shown = f"#x{error.character:04x}" if isinstance(error.character, int) else "a character"
+        return None, [Problem(name, at, f"YAML error: {shown} is not allowed in YAML text")]
     try:
         root = loader.get_single_node()
     except _TooDeep as error:

@@ -26,6 +26,11 @@ CASES: list[tuple[str, str, list[str]]] = [
         "groups:\n  - name: g\n   rules: []\n",
         ["3: YAML syntax error: expected <block end>, but found '<block mapping start>'"],
     ),
+    (
+        "yaml-control-character",
+        "groups:\n  - name: g\x00\n",
+        ["2: YAML error: #x0000 is not allowed in YAML text"],
+    ),
     ("empty-file", "", ["empty rule file: expected 'groups:'"]),
     ("top-not-mapping", "- a\n- b\n", ["1: expected a mapping, got a list"]),
     (

@@ -10,6 +10,7 @@ columns: one pass per expression, not one per container.
 
 import ast
 import enum
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,6 +22,9 @@ from controller.frames import NUMBER_COLUMNS, STRING_COLUMNS
 from iops_limit.quoting import quoted
 
 MAX_LENGTH = 2000
+# Checking and evaluating recurse once per level; the engine evaluates deep in the service's
+# stack, so an expression that checked fine must not hit Python's recursion limit there.
+MAX_DEPTH = 100
 
 Array = npt.NDArray[np.float64] | npt.NDArray[np.bool_] | npt.NDArray[np.object_]
 Value = Array | float | bool | str
@@ -182,7 +186,11 @@ def compile_expression(source: str, kind: Kind) -> Expression:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
     text = source.strip()
     try:
-        tree = ast.parse(text, mode="eval")
+        # Python warns about odd literals on stderr ("<unknown>:1: SyntaxWarning"), which
+        # would reach the service's log without file or line; problems are errors here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         offset = error.offset or 0
         where = f"column {offset}" if 0 < offset <= len(text) else "the end"
@@ -190,10 +198,7 @@ def compile_expression(source: str, kind: Kind) -> Expression:
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("expression does not parse (nested too deeply?)") from None
     uses: list[ColumnUse] = []
-    try:
-        typed = _Checker(uses, text).check(tree.body)
-    except RecursionError:
-        raise ExpressionError("expression nested too deeply") from None
+    typed = _Checker(uses, text).check(tree.body)
     if typed.kind is not kind:
         raise ExpressionError(
             f"expression {_shown(text)} must yield {kind.value}, but yields {typed.kind.value}"
@@ -206,6 +211,7 @@ class _Checker:
     def __init__(self, uses: list[ColumnUse], source: str) -> None:
         self._uses = uses
         self._source = source
+        self._depth = 0
 
     def _written(self, node: ast.AST) -> str:
         """The part of the source ``node`` came from, quoted as written (not re-rendered)."""
@@ -216,7 +222,13 @@ class _Checker:
         if method is None:
             what = _NOT_ALLOWED.get(type(node), type(node).__name__)
             raise ExpressionError(f"{what} not allowed in an expression")
-        typed: _Typed = method(node)
+        if self._depth >= MAX_DEPTH:
+            raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            typed: _Typed = method(node)
+        finally:
+            self._depth -= 1
         return typed
 
     def _expect(self, node: ast.expr, kind: Kind, role: str) -> Evaluator:

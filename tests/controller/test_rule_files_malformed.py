@@ -32,6 +32,11 @@ CASES: list[tuple[str, str, list[str]]] = [
         ["2: YAML error: #x0000 is not allowed in YAML text"],
     ),
     ("empty-file", "", ["empty rule file: expected 'groups:'"]),
+    (
+        "comments-only-file",
+        "# groups moved to team.yaml\n",
+        ["empty rule file: expected 'groups:'"],
+    ),
     ("top-not-mapping", "- a\n- b\n", ["1: expected a mapping, got a list"]),
     (
         "missing-groups",

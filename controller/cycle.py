@@ -21,6 +21,7 @@ from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
 from controller.pods import Key, PodCache, PodInfo
 from controller.prometheus import resolve_standalone
+from controller.releases import RecentReleases
 from controller.relevance import relevant_containers
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,21 @@ class RuleSetLike(Protocol):
     def max_for(self) -> float: ...
 
 
-Evaluate = Callable[[Any, pd.DataFrame, pd.DataFrame, pd.DataFrame, float, Any], pd.DataFrame]
+class Evaluate(Protocol):
+    """controller.engine.evaluate."""
+
+    def __call__(  # noqa: PLR0917 -- the engine's positional contract
+        self,
+        rules: Any,
+        current: pd.DataFrame,
+        history: pd.DataFrame,
+        applied: pd.DataFrame,
+        now: float,
+        options: Any,
+        /,
+        *,
+        released: pd.DataFrame,
+    ) -> pd.DataFrame: ...
 
 
 @dataclass
@@ -96,6 +111,7 @@ class Cycle:
         self._on_cycle = on_cycle
         self._clock = clock
         self._history = History()
+        self._releases = RecentReleases(float(options.min_hold))
         self.prometheus_error: str | None = None
 
     def ready(self) -> tuple[bool, str]:
@@ -143,7 +159,9 @@ class Cycle:
                 zip(current["namespace"], current["pod"], current["container"], strict=True)
             ),
         )
-        decisions = self._evaluate(rules, current, history, applied, now, self._options)
+        decisions = self._evaluate(
+            rules, current, history, applied, now, self._options, released=self._releases.frame(now)
+        )
         decisions = hold_steady(decisions, current, owners)
         changes = plan(decisions, owners, snapshot, now)
         self._metrics.tampered.inc(sum(change.tampered for change in changes))
@@ -153,6 +171,9 @@ class Cycle:
                 log.info("dry run: would patch %s/%s: %s", *change.pod.key, change.patch)
         else:
             result.patched = self._annotator.send(changes)
+            # A release whose patch failed leaves the limit applied: the engine then never
+            # sees the container as new, so remembering it anyway changes nothing.
+            self._releases.record(decisions, now)
         for action, count in decisions["action"].value_counts().items():
             self._metrics.decisions.labels(action=str(action)).inc(int(count))
         result.applied = self._export_applied()

@@ -5,6 +5,7 @@ four directions. Reasons are rendered only for the rows a step decides.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from controller.frames import (
     RATE_COLUMNS,
     limit_column,
 )
-from controller.reasons import release_reason, rule_reason
+from controller.reasons import no_limit_reason, release_reason, rule_reason
 from controller.rule_model import DEFAULT_RELEASE, Rule, RuleSet
 from controller.windows import ColumnsByName, History
 from iops_limit.durations import format_duration
@@ -96,6 +97,7 @@ class Decisions:
         matches: RuleMatches,
         options: "EngineOptions",
         now: float,
+        released_at: Floats,
     ) -> None:
         n = columns.length
         self._rules = rules
@@ -112,6 +114,9 @@ class Decisions:
         with np.errstate(invalid="ignore"):
             self._age = now - applied.changed
         self._hold_ok = ~(self._age < options.min_hold)
+        with np.errstate(invalid="ignore"):
+            self._since_release = now - released_at
+        self._released_recently = self._since_release < options.min_hold
         self._in_current = in_current
         self._decider = matches.decider()
         self._release_candidates = np.zeros(n, dtype=np.bool_)
@@ -157,11 +162,15 @@ class Decisions:
         self._keep_applied(managed & gone)
         self._set(managed & gone, "keep", FAIL_STATIC)
 
-        new = ~applied.present & has_proposal
+        unlimited = ~applied.present & matches.fired_any & ~has_proposal
+        self._set(unlimited, "none", self._no_limit_reasons(unlimited))
+
+        new = ~applied.present & has_proposal & ~self._released_recently
         for d in DIRECTIONS:
             self.limits[d][new] = matches.proposed(d)[new]
         self._name_by_decider(new)
         self._set(new, "apply", self._rule_reasons(new))
+        self._hold_after_release(~applied.present & has_proposal & self._released_recently)
 
         tighter = np.zeros_like(new)
         for d in DIRECTIONS:
@@ -184,13 +193,22 @@ class Decisions:
         self._render_summaries(has_proposal)
 
     def _firing_reasons(self, rows: Mask) -> Strings:
+        return self._first_fired_reasons(rows, rule_reason)
+
+    def _no_limit_reasons(self, rows: Mask) -> Strings:
+        return self._first_fired_reasons(rows, no_limit_reason)
+
+    def _first_fired_reasons(
+        self, rows: Mask, reason: Callable[[Rule, ColumnsByName, Indices], Strings]
+    ) -> Strings:
+        """``reason`` of the first rule (load order) that fired on each row."""
         positions = np.flatnonzero(rows)
         text = np.full(len(positions), "", dtype=object)
         first = self._matches.first_fired[positions]
         for index in np.unique(first):
             these = first == index
             rule = self._matches.rules[int(index)]
-            text[these] = rule_reason(rule, self._columns, positions[these])
+            text[these] = reason(rule, self._columns, positions[these])
         return text
 
     def _name_by_decider(self, rows: Mask) -> None:
@@ -212,6 +230,18 @@ class Decisions:
             for age in self._age[rows].tolist()
         ]
         self._set(rows, "keep", np.array(waits, dtype=object) + reason)
+
+    def _hold_after_release(self, rows: Mask) -> None:
+        """A release is a change too: no new limit until the hold has passed since it."""
+        if not rows.any():
+            return
+        self._name_by_decider(rows)
+        waits = [
+            f"min hold {format_duration(self._options.min_hold)}: released "
+            f"{format_duration(age)} ago; would apply: "
+            for age in self._since_release[rows].tolist()
+        ]
+        self._set(rows, "none", np.array(waits, dtype=object) + self._rule_reasons(rows))
 
     def _render_summaries(self, rows: Mask) -> None:
         columns = {

@@ -10,10 +10,11 @@ over containers. Semantics (DESIGN.md, README "Rules"):
   that order names the decision.
 - A limit is rounded (halves up) and clamped to the floor (``floor_iops``; ``floor_bps`` for
   bytes) and to the annotation contract's ceiling; a limit expression that yields NaN or
-  infinity sets no limit in that direction.
+  infinity sets no limit in that direction (a rule left with none at all: ``none``, saying so).
 - A held limit only tightens (``update``); it loosens only by release, when the group's
   release condition (default: every limited direction below 50% of its limit for 10m) held for
-  its ``for`` and no rule fires. Changes of one container are ``min_hold`` apart.
+  its ``for`` and no rule fires. Changes of one container are ``min_hold`` apart, and a
+  release is a change: a container in ``released`` is not limited again before the hold passes.
 - At most ``max_new_limits_fraction`` of the selected pods (at least one) are newly limited
   per evaluation, the most demanding first (highest observed/limit ratio; ties by namespace,
   pod); the others stay ``none`` and say so.
@@ -44,6 +45,7 @@ from controller.frames import (
     LABELS_COLUMN,
     LIMIT_COLUMNS,
     RATE_COLUMNS,
+    RELEASED_COLUMNS,
     TIME_COLUMN,
 )
 from controller.rule_files import MAX_LIMIT
@@ -76,8 +78,14 @@ def evaluate(  # noqa: PLR0917
     applied: pd.DataFrame,
     now: float,
     options: EngineOptions | None = None,
+    *,
+    released: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One decision row per container in ``current`` and ``applied`` (frame contract)."""
+    """One decision row per container in ``current`` and ``applied`` (frame contract).
+
+    ``released`` (columns :data:`RELEASED_COLUMNS`) lists containers whose limit was released
+    and when; the engine keeps no memory, so the caller remembers its own releases.
+    """
     options = options or EngineOptions()
     state = _State.build(current, applied)
     history_view = _history(history, state, now, options.interval)
@@ -90,6 +98,7 @@ def evaluate(  # noqa: PLR0917
         matches=matches,
         options=options,
         now=now,
+        released_at=_released_at(released, state),
     )
     decisions.decide_by_rules()
     decisions.decide_releases(history_view)
@@ -187,6 +196,19 @@ def _applied_state(applied: pd.DataFrame, at: Positions, n: int) -> AppliedState
         present[at] = True
     by_person = present & (group == "") & (rule == "")
     return AppliedState(present, by_person, group, rule, changed)
+
+
+def _released_at(released: pd.DataFrame | None, state: "_State") -> Floats:
+    """The latest release time of each container under evaluation (NaN: none known)."""
+    result = np.full(state.columns.length, np.nan)
+    if released is None or not len(released):
+        return result
+    _require(released, RELEASED_COLUMNS, "released")
+    at = state.index.positions(*key_arrays(released, "released"))
+    times = released["released"].to_numpy(dtype=np.float64, na_value=np.nan)
+    known = at >= 0
+    np.fmax.at(result, at[known], times[known])
+    return result
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -10,6 +10,7 @@ columns: one pass per expression, not one per container.
 
 import ast
 import enum
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,8 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.frames import NUMBER_COLUMNS, STRING_COLUMNS
+from iops_limit.quoting import quoted
 
 MAX_LENGTH = 2000
+# Checking and evaluating recurse once per level; the engine evaluates deep in the service's
+# stack, so an expression that checked fine must not hit Python's recursion limit there.
+MAX_DEPTH = 100
 
 Array = npt.NDArray[np.float64] | npt.NDArray[np.bool_] | npt.NDArray[np.object_]
 Value = Array | float | bool | str
@@ -179,42 +184,58 @@ def compile_expression(source: str, kind: Kind) -> Expression:
         raise ExpressionError("empty expression")
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+    text = source.strip()
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        # Python warns about odd literals on stderr ("<unknown>:1: SyntaxWarning"), which
+        # would reach the service's log without file or line; problems are errors here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         offset = error.offset or 0
-        where = f"column {offset}" if 0 < offset <= len(source.strip()) else "the end"
-        raise ExpressionError(f"invalid syntax at {where}: {error.msg}") from None
+        where = f"column {offset}" if 0 < offset <= len(text) else "the end"
+        raise ExpressionError(f"{_shown(text)}: invalid syntax at {where}: {error.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("expression does not parse (nested too deeply?)") from None
     uses: list[ColumnUse] = []
-    try:
-        typed = _Checker(uses).check(tree.body)
-    except RecursionError:
-        raise ExpressionError("expression nested too deeply") from None
+    typed = _Checker(uses, text).check(tree.body)
     if typed.kind is not kind:
-        raise ExpressionError(f"expression must yield {kind.value}, but yields {typed.kind.value}")
+        raise ExpressionError(
+            f"expression {_shown(text)} must yield {kind.value}, but yields {typed.kind.value}"
+        )
     names = frozenset(use.name for use in uses)
     return Expression(source.strip(), kind, names, tuple(uses), typed.evaluate)
 
 
 class _Checker:
-    def __init__(self, uses: list[ColumnUse]) -> None:
+    def __init__(self, uses: list[ColumnUse], source: str) -> None:
         self._uses = uses
+        self._source = source
+        self._depth = 0
+
+    def _written(self, node: ast.AST) -> str:
+        """The part of the source ``node`` came from, quoted as written (not re-rendered)."""
+        return quoted(ast.get_source_segment(self._source, node) or ast.unparse(node))
 
     def check(self, node: ast.expr) -> _Typed:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
             what = _NOT_ALLOWED.get(type(node), type(node).__name__)
             raise ExpressionError(f"{what} not allowed in an expression")
-        typed: _Typed = method(node)
+        if self._depth >= MAX_DEPTH:
+            raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            typed: _Typed = method(node)
+        finally:
+            self._depth -= 1
         return typed
 
     def _expect(self, node: ast.expr, kind: Kind, role: str) -> Evaluator:
         typed = self.check(node)
         if typed.kind is not kind:
-            text = ast.unparse(node)
-            raise ExpressionError(f"{role} needs {kind.value}, but {text!r} is {typed.kind.value}")
+            text = self._written(node)
+            raise ExpressionError(f"{role} needs {kind.value}, but {text} is {typed.kind.value}")
         return typed.evaluate
 
     def _Constant(self, node: ast.Constant) -> _Typed:
@@ -222,7 +243,13 @@ class _Checker:
         if isinstance(value, bool):
             return _Typed(Kind.BOOL, lambda _columns: value)
         if isinstance(value, int | float):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                digits = str(value)
+                raise ExpressionError(
+                    f"number {digits[:20]}… ({len(digits)} digits) is too large"
+                ) from None
             return _Typed(Kind.NUMBER, lambda _columns: number)
         if isinstance(value, str):
             return _Typed(Kind.STRING, lambda _columns: value)
@@ -288,7 +315,7 @@ class _Checker:
             if left.kind is not right.kind or left.kind is Kind.BOOL:
                 raise ExpressionError(
                     f"cannot compare {left.kind.value} with {right.kind.value} "
-                    f"in {ast.unparse(node)!r}"
+                    f"in {self._written(node)}"
                 )
             if left.kind is Kind.STRING and not equality:
                 raise ExpressionError("strings can only be compared with == and !=")
@@ -306,7 +333,7 @@ class _Checker:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             allowed = ", ".join(FUNCTIONS)
             raise ExpressionError(
-                f"call of {ast.unparse(node.func)!r} not allowed: functions are {allowed}"
+                f"call of {self._written(node.func)} not allowed: functions are {allowed}"
             )
         name = node.func.id
         function = FUNCTIONS[name]
@@ -323,6 +350,12 @@ class _Checker:
             function.result,
             lambda columns: apply(*(argument(columns) for argument in arguments)),
         )
+
+
+def _shown(source: str, limit: int = 80) -> str:
+    """An expression quoted as written, cut short: a message names it without repeating 2000
+    characters."""
+    return quoted(source if len(source) <= limit else source[: limit - 1] + "…")
 
 
 def _symbol(node: ast.BinOp) -> str:

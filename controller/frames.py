@@ -20,6 +20,8 @@ LABELS_COLUMN = "labels"
 TIME_COLUMN = "time"
 
 APPLIED_COLUMNS = (*KEY_COLUMNS, *LIMIT_COLUMNS, "group", "rule", "since", "changed")
+# Containers whose limit was released recently, and when (the minimum hold runs from then).
+RELEASED_COLUMNS = (*KEY_COLUMNS, "released")
 
 ACTIONS = ("apply", "update", "keep", "release", "none")
 DECISION_COLUMNS = (

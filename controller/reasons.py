@@ -13,6 +13,7 @@ from controller.frames import DIRECTIONS, limit_column
 from controller.rule_model import DEFAULT_RELEASE_RATIO, Release, Rule
 from controller.windows import ColumnsByName
 from iops_limit.durations import format_duration
+from iops_limit.quoting import quoted
 
 Strings = npt.NDArray[np.object_]
 
@@ -49,6 +50,19 @@ def _window(seconds: float) -> str:
 def rule_reason(rule: Rule, columns: ColumnsByName, rows: Positions) -> Strings:
     text = render(rule.expr, columns, rows)
     text += f"{_window(rule.for_seconds)} (rule {rule.qualified_name})"
+    return text
+
+
+def no_limit_reason(rule: Rule, columns: ColumnsByName, rows: Positions) -> Strings:
+    """A rule fired but every limit it names came out NaN or infinite on these rows, e.g.
+    ``fillna(limit_write_iops, ...)`` with NaN as the fill: say so instead of a silent none."""
+    written = ", ".join(
+        f"{limit.direction}: {quoted(limit.expression.source)}"
+        for limit in rule.limits
+        if limit.expression is not None
+    )
+    text = rule_reason(rule, columns, rows)
+    text += f" fired, but its limit ({written}) is not a number here: no limit set"
     return text
 
 

@@ -41,7 +41,9 @@ def fingerprint(path: str) -> Fingerprint:
 class RuleReloader(Generic[R]):
     """Holds the current rule set; :meth:`poll` reloads it when the files changed.
 
-    ``load(path)`` returns a rule set or raises one of ``errors``; the first load must succeed.
+    ``load(path)`` returns a rule set or raises one of ``errors`` (problems in the files,
+    logged as they are); the first load must succeed. After that any exception while loading
+    rejects the new set: a bug or an odd file must not stop the service or drop the good set.
     """
 
     def __init__(
@@ -76,19 +78,25 @@ class RuleReloader(Generic[R]):
         try:
             rules = self._load(self._path)
         except self._errors as error:
-            log.error(
-                "rules: rejected the new rule set in %s, keeping the old one:\n%s",
-                self._path,
-                error,
-            )
-            self._count("failure")
-            self.error = str(error)
+            self._reject(str(error))
+            return False
+        except Exception as error:
+            # Not a problem in the files but in loading them: the traceback is for us.
+            log.exception("rules: loading %s failed unexpectedly", self._path)
+            self._reject(f"loading the rules failed unexpectedly: {type(error).__name__}: {error}")
             return False
         self.rules = rules
         self.error = None
         log.info("rules: loaded a new rule set from %s", self._path)
         self._count("success")
         return True
+
+    def _reject(self, error: str) -> None:
+        log.error(
+            "rules: rejected the new rule set in %s, keeping the old one:\n%s", self._path, error
+        )
+        self._count("failure")
+        self.error = error
 
     def _count(self, result: str) -> None:
         if self._metrics is not None:

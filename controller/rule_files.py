@@ -24,17 +24,22 @@ from controller.rule_model import (
     Select,
 )
 from controller.summaries import SummaryTemplate, TemplateError, parse_summary
+from controller.windows import ColumnsByName
 from controller.yaml_checks import (
     EMPTY,
     CheckError,
     NodeChecker,
     Problem,
+    as_written,
     compose,
     describe,
     peek_name,
     scalar,
+    shortened,
 )
+from iops_limit.durations import parse_duration
 from iops_limit.label_selectors import SelectorError, parse_label_selector
+from iops_limit.quoting import quoted
 
 
 class RuleFileError(CheckError):
@@ -49,6 +54,9 @@ _GROUP_KEYS = ("name", "select", "rules", "release")
 _SELECT_KEYS = ("namespaces", "excludeNamespaces", "podSelector", "excludeContainers")
 _RULE_KEYS = ("name", "expr", "for", "limit", "severity", "summary")
 _RELEASE_KEYS = ("expr", "for")
+# The controller keeps (and after a restart reads back from Prometheus) this much history.
+MAX_FOR_TEXT = "24h"
+MAX_FOR = parse_duration(MAX_FOR_TEXT)
 
 
 def rule_files(path: str | Path) -> list[Path]:
@@ -83,7 +91,7 @@ def load_rules(path: str | Path) -> RuleSet:
                 Problem(
                     group.file,
                     group.line,
-                    f"group {group.name!r}: duplicate group name "
+                    f"group {quoted(group.name)}: duplicate group name "
                     f"(first defined at {first.file}:{first.line})",
                 )
             )
@@ -115,14 +123,26 @@ class _FileChecker(NodeChecker):
             self.report(node, where, str(error))
             return None
 
+    def window(self, node: Node, where: str) -> float | None:
+        """A ``for`` duration, at most :data:`MAX_FOR`."""
+        seconds = self.duration(node, where)
+        if seconds is not None and seconds > MAX_FOR:
+            message = f"{as_written(node)} is longer than the maximum of {MAX_FOR_TEXT}"
+            self.report(node, where, message)
+            return None
+        return seconds
+
     # -- the rule file shape ----------------------------------------------------------------
 
     def document(self, root: Node) -> list[Group]:
         top = self.mapping(root, "", _TOP_KEYS, _TOP_KEYS)
         if top is None or "groups" not in top:
             return []
+        items = self.sequence(top["groups"], "groups")
+        if items is not None and not items:
+            self.report(top["groups"], "groups", "a rule file needs at least one group")
         groups: list[Group] = []
-        for index, node in enumerate(self.sequence(top["groups"], "groups") or [], start=1):
+        for index, node in enumerate(items or [], start=1):
             group = self.group(node, index)
             if group is not None:
                 groups.append(group)
@@ -176,7 +196,9 @@ class _FileChecker(NodeChecker):
             try:
                 patterns.append(re.compile(text))
             except re.error as error:
-                self.report(item, f"{where}: excludeContainers", f"bad regex {text!r}: {error}")
+                self.report(
+                    item, f"{where}: excludeContainers", f"bad regex {quoted(text)}: {error}"
+                )
                 ok = False
         if not ok:
             return None
@@ -188,7 +210,7 @@ class _FileChecker(NodeChecker):
         if keys is None or "expr" not in keys:
             return None
         expr = self.expression(keys["expr"], f"{where}: expr", Kind.BOOL)
-        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        seconds = self.window(keys["for"], f"{where}: for") if "for" in keys else 0.0
         if expr is None or seconds is None:
             return None
         return Release(expr, seconds)
@@ -210,7 +232,7 @@ class _FileChecker(NodeChecker):
         expr = (
             self.expression(keys["expr"], f"{where}: expr", Kind.BOOL) if "expr" in keys else None
         )
-        seconds = self.duration(keys["for"], f"{where}: for") if "for" in keys else 0.0
+        seconds = self.window(keys["for"], f"{where}: for") if "for" in keys else 0.0
         limits = self.limits(keys["limit"], f"{where}: limit") if "limit" in keys else None
         severity = (
             self.string(keys["severity"], f"{where}: severity")
@@ -246,14 +268,34 @@ class _FileChecker(NodeChecker):
             return Limit(direction, number=value)
         if isinstance(value, str):
             expression = self.expression(node, where, Kind.NUMBER)
-            return Limit(direction, expression=expression) if expression is not None else None
-        unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
-        shown = describe(node) if not isinstance(value, int | float) else repr(value)
+            if expression is None:
+                return None
+            if expression.columns:
+                return Limit(direction, expression=expression)
+            return self.constant_limit(node, where, direction, expression)
+        shown = describe(node) if not isinstance(value, int | float) else shortened(node)
         self.report(
             node,
             where,
-            f"must be a positive integer ({unit}, at most {ceiling}) or an expression "
-            f"string, got {shown}",
+            f"must be {_positive_integer(direction)} or an expression string, got {shown}",
+        )
+        return None
+
+    def constant_limit(
+        self, node: Node, where: str, direction: str, expression: Expression
+    ) -> Limit | None:
+        """An expression naming no column (``"500"``, ``"2 * 250"``) is one number for every
+        container, so it is held to a number's rules: ``"0"`` or ``"1.5"`` fail here, at load
+        time, not silently in the engine (which would clamp them to the floor)."""
+        number = float(expression.numbers(ColumnsByName({}, 1))[0])
+        if number.is_integer() and 0 < number <= MAX_LIMIT[direction]:
+            return Limit(direction, number=int(number))
+        shown = str(int(number)) if number.is_integer() else repr(number)
+        self.report(
+            node,
+            where,
+            f"expression {as_written(node)} is always {shown}: a limit must be "
+            f"{_positive_integer(direction)}",
         )
         return None
 
@@ -266,3 +308,8 @@ class _FileChecker(NodeChecker):
         except TemplateError as error:
             self.report(node, where, str(error))
             return None
+
+
+def _positive_integer(direction: str) -> str:
+    unit = "IOPS" if direction in IOPS_DIRECTIONS else "bytes per second"
+    return f"a positive integer ({unit}, at most {MAX_LIMIT[direction]})"

@@ -25,6 +25,7 @@ from controller.frames import (
     RATE_COLUMNS,
     limit_column,
 )
+from controller.releases import RecentReleases
 from controller.rule_test_files import (
     ContainerInput,
     Expected,
@@ -76,6 +77,7 @@ def run_test(test_file: TestFile, test: RuleTest) -> TestResult:
     applied = {key: _person_limit(key, limits) for key, limits in test.applied.items()}
     keep = test_file.rules.max_for() + 2 * test.interval
     options = dataclasses.replace(test_file.options, interval=test.interval)
+    releases = RecentReleases(options.min_hold)  # as the service remembers them
     for step in range(steps):
         now = START + step * test.interval
         current = _current(test.containers, step)
@@ -83,7 +85,13 @@ def run_test(test_file: TestFile, test: RuleTest) -> TestResult:
         frames = [(time, frame) for time, frame in frames if time >= now - keep]
         history = pd.concat([frame for _, frame in frames], ignore_index=True)
         decisions = evaluate(
-            test_file.rules, current, history, _applied_frame(applied), now, options
+            test_file.rules,
+            current,
+            history,
+            _applied_frame(applied),
+            now,
+            options,
+            released=releases.frame(now),
         )
         for expected in test.expected:
             if round(expected.at / test.interval) == step:
@@ -91,6 +99,7 @@ def run_test(test_file: TestFile, test: RuleTest) -> TestResult:
                 if got is not None:
                     result.failures.append(Failure(test, expected, got))
         _feed_back(applied, decisions, now)
+        releases.record(decisions, now)
     return result
 
 

@@ -62,21 +62,27 @@ def parse_summary(text: str) -> SummaryTemplate:
         if field is None:
             parts.append(_Part(literal, "", ""))
             continue
+        shown = _as_written(field, conversion, spec)
         if field not in EXPRESSION_COLUMNS:
-            shown = "{" + field + "}"
             raise TemplateError(
                 f"placeholder {shown} must name a frame column ({', '.join(EXPRESSION_COLUMNS)})"
             )
         if conversion is not None or "{" in (spec or ""):
-            raise TemplateError(f"placeholder {{{field}}}: only a plain format spec is allowed")
+            raise TemplateError(f"placeholder {shown}: only a plain format spec is allowed")
         if any(int(number) > MAX_WIDTH for number in re.findall(r"\d+", spec or "")):
-            raise TemplateError(
-                f"placeholder {{{field}:{spec}}}: width and precision are at most {MAX_WIDTH}"
-            )
+            raise TemplateError(f"placeholder {shown}: width and precision are at most {MAX_WIDTH}")
         sample: object = 1.5 if field in NUMBER_COLUMNS else "text"
         try:
             format(sample, spec or "")
         except ValueError as error:
-            raise TemplateError(f"placeholder {{{field}:{spec}}}: {error}") from None
+            raise TemplateError(f"placeholder {shown}: {error}") from None
         parts.append(_Part(literal, field, spec or ""))
     return SummaryTemplate(text, tuple(parts))
+
+
+def _as_written(field: str, conversion: str | None, spec: str | None) -> str:
+    """The placeholder as the operator wrote it, ``{pod!r}`` included (a message showing
+    ``{pod}`` would point at something that is not in the file)."""
+    written = "!" + conversion if conversion else ""
+    written += ":" + spec if spec else ""
+    return "{" + field + written + "}"

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from iops_limit.durations import DurationError, parse_duration
+from iops_limit.quoting import quoted
 
 # Names end up in the iops-limit/rule annotation as group/rule, so no slashes or spaces.
 _NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -37,22 +39,100 @@ class CheckError(Exception):
         self.problems = problems
 
 
+# Rule files need about six levels; the composer recurses per level and would hit Python's
+# recursion limit (a RecursionError, not a message) at a few hundred.
+MAX_DEPTH = 32
+_CORE = "tag:yaml.org,2002:"
+# Plain YAML values; a timestamp is let through so that shape checks can say "got date".
+_PLAIN_TAGS = frozenset(
+    _CORE + name for name in ("null", "bool", "int", "float", "str", "seq", "map", "timestamp")
+)
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int | None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _CheckingLoader(yaml.SafeLoader):
+    """SafeLoader's composer, noting what plain YAML checking would miss or trip over.
+
+    Tags (``!!python/object``, ``!custom``) are ignored by composing and would silently pass;
+    merge keys (``<<``) fail in the constructor with a traceback; an alias of a list or
+    mapping copies a whole structure (a second group or rule whose problems are reported at
+    the anchor's line, or an exponential "billion laughs" expansion).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.problems: list[tuple[int | None, str]] = []
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event: Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in stubs
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, AliasEvent):
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None and not isinstance(anchored, ScalarNode):
+                self.problems.append(
+                    (
+                        line,
+                        f"alias *{event.anchor}: aliases of lists or mappings are not "
+                        "allowed (write the value out; aliases of single values are fine)",
+                    )
+                )
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _TooDeep(line)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is not None:
+            self._check_tag(node)
+        return node
+
+    def _check_tag(self, node: Node) -> None:
+        line = node.start_mark.line + 1
+        if node.tag == _CORE + "merge":
+            self.problems.append((line, "merge keys ('<<') are not supported: write the keys out"))
+        elif node.tag not in _PLAIN_TAGS:
+            shown = "!!" + node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else node.tag
+            self.problems.append(
+                (line, f"YAML tag {quoted(shown)} not allowed: rule files hold plain YAML values")
+            )
+
+
 def compose(path: Path) -> tuple[Node | None, list[Problem]]:
-    """The YAML node tree of a file (None when empty), or the problem that kept it unread."""
+    """The YAML node tree of a file (None when empty), or the problems that kept it unread."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [Problem(name, None, f"cannot read file: {error}")]
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # The reader checks every character up front, so constructing can fail too.
+        loader = _CheckingLoader(text)
+    except yaml.reader.ReaderError as error:
+        at = text.count("\n", 0, error.position) + 1
+        shown = f"#x{error.character:04x}" if isinstance(error.character, int) else "a character"
+        return None, [Problem(name, at, f"YAML error: {shown} is not allowed in YAML text")]
+    try:
+        root = loader.get_single_node()
+    except _TooDeep as error:
+        return None, [Problem(name, error.line, f"nested more than {MAX_DEPTH} levels deep")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         return None, [Problem(name, line, f"YAML syntax error: {error.problem or error.context}")]
     except yaml.YAMLError as error:
         return None, [Problem(name, None, f"YAML error: {error}")]
-    return root, []
+    finally:
+        loader.dispose()
+    # The tree is not checked further: an alias may have made it huge or odd.
+    return root, [Problem(name, line, message) for line, message in loader.problems]
 
 
 class NodeChecker:
@@ -83,12 +163,14 @@ class NodeChecker:
             if not isinstance(key, str):
                 self.report(key_node, where, f"keys must be strings, got {describe(key_node)}")
             elif key in keys:
-                self.report(key_node, where, f"duplicate key {key!r}")
+                self.report(key_node, where, f"duplicate key {quoted(key)}")
             elif allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 expected = ", ".join(allowed)
-                self.report(key_node, where, f"unknown key {key!r}{hint}; expected {expected}")
+                self.report(
+                    key_node, where, f"unknown key {quoted(key)}{hint}; expected {expected}"
+                )
             else:
                 keys[key] = value_node
         for key in required:
@@ -120,7 +202,7 @@ class NodeChecker:
             self.report(
                 node,
                 where,
-                f"name {value!r}: use up to 63 letters, digits, '-', '_' or '.', "
+                f"name {quoted(value)}: use up to 63 letters, digits, '-', '_' or '.', "
                 "starting and ending with a letter or digit",
             )
             return None
@@ -148,15 +230,34 @@ def peek_name(node: Node) -> str | None:
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             if scalar(key_node) == "name" and isinstance(name := scalar(value_node), str):
-                return repr(name)
+                return quoted(name)
     return None
+
+
+class Unreadable:
+    """A scalar YAML resolves to a type but cannot construct: an integer of more than 4300
+    digits (Python refuses to convert it), a date such as 2026-13-45."""
 
 
 def scalar(node: Node) -> object:
     """The Python value of a scalar node (YAML 1.1 core types), or the node for collections."""
     if not isinstance(node, ScalarNode):
         return node
-    return SafeConstructor().construct_object(node)
+    try:
+        return SafeConstructor().construct_object(node)
+    except ValueError:
+        return Unreadable()
+
+
+def shortened(node: Node, limit: int = 40) -> str:
+    """A scalar's text as written in the file, cut short when long (a 4000-digit number)."""
+    text = str(node.value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def as_written(node: Node) -> str:
+    """A scalar's text as written, quoted."""
+    return quoted(shortened(node))
 
 
 def describe(node: Node) -> str:
@@ -167,5 +268,7 @@ def describe(node: Node) -> str:
     value = scalar(node)
     if value is None:
         return "nothing (null)"
+    if isinstance(value, Unreadable):
+        return f"an unreadable {node.tag.removeprefix(_CORE)} ({as_written(node)})"
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    return f"{kinds.get(type(value), type(value).__name__)} ({node.value!r})"
+    return f"{kinds.get(type(value), type(value).__name__)} ({as_written(node)})"

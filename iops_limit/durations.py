@@ -2,7 +2,9 @@
 
 import re
 
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_MS_PER_UNIT = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+# No setting or rule needs more; beyond it sums overflow floats and timestamps.
+MAX_DURATION_DAYS = 36525  # 100 years
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
 
 
@@ -16,7 +18,16 @@ def parse_duration(text: str) -> float:
     if not text or match is None or not any(match.groups()):
         raise DurationError(f"invalid duration {text!r}: expected e.g. 30s, 5m, 1h30m")
     parts = zip(match.groups(), ("d", "h", "m", "s", "ms"), strict=True)
-    return sum(int(value) * _UNITS[unit] for value, unit in parts if value is not None)
+    # Summed as whole milliseconds in Python ints, which cannot overflow; a number too long
+    # to be anything but absurd is refused before int() (which refuses 4300+ digits itself).
+    numbers = [(value, unit) for value, unit in parts if value is not None]
+    too_long = any(len(value.lstrip("0")) > 15 for value, _ in numbers)
+    millis = 0 if too_long else sum(int(value) * _MS_PER_UNIT[unit] for value, unit in numbers)
+    if too_long or millis > MAX_DURATION_DAYS * _MS_PER_UNIT["d"]:
+        raise DurationError(
+            f"invalid duration {text!r}: longer than {MAX_DURATION_DAYS}d (100 years)"
+        )
+    return millis / 1000
 
 
 def format_duration(seconds: float) -> str:
@@ -24,7 +35,7 @@ def format_duration(seconds: float) -> str:
     remaining = round(seconds)
     out = []
     for unit in ("d", "h", "m", "s"):
-        size = int(_UNITS[unit])
+        size = _MS_PER_UNIT[unit] // 1000
         if remaining >= size:
             out.append(f"{remaining // size}{unit}")
             remaining %= size

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from iops_limit.quoting import quoted
+
 _NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
 _KEY = re.compile(rf"(?:(?P<prefix>{_PREFIX})/)?{_NAME}")
@@ -82,7 +84,7 @@ def _requirement(part: str) -> Requirement:
     if match := _SET.fullmatch(part):
         values = [value.strip() for value in match["values"].split(",")]
         if values == [""]:
-            raise SelectorError(f"{part.strip()!r}: {match['op']} needs at least one value")
+            raise SelectorError(f"{quoted(part.strip())}: {match['op']} needs at least one value")
         return Requirement(_key(match["key"]), match["op"], frozenset(map(_value, values)))
     if match := _EQUALITY.fullmatch(part):
         operator = "notin" if match["op"] == "!=" else "in"
@@ -90,14 +92,14 @@ def _requirement(part: str) -> Requirement:
     if match := _EXISTS.fullmatch(part):
         operator = "!exists" if match["bang"] else "exists"
         return Requirement(_key(match["key"]), operator)
-    raise SelectorError(f"invalid requirement {part.strip()!r}: {_SYNTAX}")
+    raise SelectorError(f"invalid requirement {quoted(part.strip())}: {_SYNTAX}")
 
 
 def _key(key: str) -> str:
     match = _KEY.fullmatch(key)
     if match is None or len(match["prefix"] or "") > 253:
         raise SelectorError(
-            f"invalid label key {key!r}: expected [prefix/]name, name up to 63 characters of "
+            f"invalid label key {quoted(key)}: expected [prefix/]name, name up to 63 characters of "
             "letters, digits, '-', '_', '.', starting and ending with a letter or digit"
         )
     return key
@@ -106,7 +108,7 @@ def _key(key: str) -> str:
 def _value(value: str) -> str:
     if not _VALUE.fullmatch(value):
         raise SelectorError(
-            f"invalid label value {value!r}: up to 63 characters of letters, digits, '-', '_', "
-            "'.', starting and ending with a letter or digit"
+            f"invalid label value {quoted(value)}: up to 63 characters of letters, digits, "
+            "'-', '_', '.', starting and ending with a letter or digit"
         )
     return value

@@ -78,7 +78,8 @@ def test_division_by_zero_gives_infinity_not_an_exception() -> None:
         ("write_iops > 'a'", "cannot compare a number with a string"),
         ("write_iops + True > 1", "operator + needs a number, but 'True' is true/false"),
         ("min > 1", "function 'min' must be called"),
-        ("not " * 400 + "True", "nested too deeply"),
+        ("not " * 400 + "True", "expression nested more than 100 levels deep"),
+        ("-" * 150 + "1 > 0", "expression nested more than 100 levels deep"),
         ("(" * 300 + "1" + ")" * 300 + " > 0", "too many nested parentheses"),
     ],
 )

@@ -93,3 +93,25 @@ def test_the_first_load_must_succeed(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(BAD)
     with pytest.raises(RuleFileError, match=r"rules\.yaml:5"):
         RuleReloader(str(tmp_path), load_rules, (RuleFileError,))
+
+
+def test_an_unexpected_failure_while_loading_rejects_the_new_set_and_keeps_the_old(
+    mount: Path,
+) -> None:
+    registry = prometheus_client.CollectorRegistry()
+    calls = []
+
+    def load(path: str) -> RuleSet:
+        calls.append(path)
+        if len(calls) > 1:
+            raise RecursionError("maximum recursion depth exceeded")
+        return load_rules(path)
+
+    reloader = RuleReloader(str(mount), load, (RuleFileError,), ControllerMetrics(registry))
+    publish(mount, "2026_02", rules_text(2000))
+    assert reloader.poll() is False
+    assert threshold(reloader.rules) == "write_iops > 1000"
+    assert reloads(registry, "failure") == 1
+    assert reloader.error == (
+        "loading the rules failed unexpectedly: RecursionError: maximum recursion depth exceeded"
+    )

@@ -149,6 +149,36 @@ def test_decisions_are_fed_back_so_hold_and_release_are_testable(
     assert main(["test-rules", str(path)]) == 0, capsys.readouterr().out
 
 
+def test_releases_are_fed_back_so_the_hold_after_a_release_is_testable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_test(
+        tmp_path,
+        """\
+        options: {min_hold: 3m}
+        tests:
+          - name: limited again only 3m after the release
+            containers:
+              - container: a/p/c
+                series: {write_iops: '2000x2 0x6 2000x10'}
+            expect:
+              - at: 4m
+                decisions:
+                  - {container: a/p/c, action: release}
+              - at: 6m
+                decisions:
+                  - container: a/p/c
+                    action: none
+                    reason: 'min hold 3m: released 2m ago; would apply'
+              - at: 7m
+                decisions:
+                  - {container: a/p/c, action: apply}
+        """,
+    )
+    (tmp_path / "rules.yaml").write_text(GOOD + "    release: {expr: write_iops < 100}\n")
+    assert main(["test-rules", str(path)]) == 0, capsys.readouterr().out
+
+
 def test_malformed_test_file_reports_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -184,5 +214,5 @@ def test_rule_file_problems_surface_through_the_test_file(
     assert main(["test-rules", str(path)]) == 1
     assert capsys.readouterr().err == (
         f"{path}:1: rule_files: {tmp_path}/rules.yaml:5: group 'g' rule 'writer': expr: "
-        "invalid syntax at the end: invalid syntax\n"
+        "'write_iops >': invalid syntax at the end: invalid syntax\n"
     )

@@ -7,26 +7,12 @@ from pathlib import Path
 import pytest
 
 from controller.rule_files import RuleFileError, load_rules
-
-GOOD_RULE = """\
-      - name: writer
-        expr: write_iops > 1000
-        limit: {write_iops: 500}
-"""
+from tests.controller.malformed_quoting_cases import QUOTING_CASES
+from tests.controller.malformed_yaml_cases import YAML_CASES
+from tests.controller.rule_file_texts import GOOD_RULE
 
 # (test id, rule file text, expected problems as "line: message")
 CASES: list[tuple[str, str, list[str]]] = [
-    (
-        "yaml-syntax",
-        "groups:\n  - name: g\n    rules: [\n",
-        ["4: YAML syntax error: expected the node content, but found '<stream end>'"],
-    ),
-    (
-        "yaml-bad-indent",
-        "groups:\n  - name: g\n   rules: []\n",
-        ["3: YAML syntax error: expected <block end>, but found '<block mapping start>'"],
-    ),
-    ("empty-file", "", ["empty rule file: expected 'groups:'"]),
     ("top-not-mapping", "- a\n- b\n", ["1: expected a mapping, got a list"]),
     (
         "missing-groups",
@@ -111,7 +97,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "expr-syntax",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: 'write_iops >'\n        limit: {write_iops: 5}\n",
-        ["5: group 'g' rule 'r': expr: invalid syntax at the end: invalid syntax"],
+        ["5: group 'g' rule 'r': expr: 'write_iops >': invalid syntax at the end: invalid syntax"],
     ),
     (
         "expr-unknown-name",
@@ -147,7 +133,9 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "expr-not-boolean",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops * 2\n        limit: {write_iops: 5}\n",
-        ["5: group 'g' rule 'r': expr: expression must yield true/false, but yields a number"],
+        [
+            "5: group 'g' rule 'r': expr: expression 'write_iops * 2' must yield true/false, but yields a number"
+        ],
     ),
     (
         "expr-string-ordering",
@@ -179,6 +167,11 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "groups-empty",
+        "groups: []\n",
+        ["1: groups: a rule file needs at least one group"],
+    ),
+    (
         "limit-unknown-direction",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit: {iops: 100}\n",
         [
@@ -196,7 +189,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         "limit-expression-boolean",
         "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n        limit:\n          write_iops: 'write_iops > 3'\n",
         [
-            "7: group 'g' rule 'r': limit.write_iops: expression must yield a number, but yields true/false"
+            "7: group 'g' rule 'r': limit.write_iops: expression 'write_iops > 3' must yield a number, but yields true/false"
         ],
     ),
     (
@@ -291,7 +284,7 @@ CASES: list[tuple[str, str, list[str]]] = [
         + GOOD_RULE
         + "    release:\n      expr: write_iops <\n      for: ten\n",
         [
-            "8: group 'g': release: expr: invalid syntax at the end: invalid syntax",
+            "8: group 'g': release: expr: 'write_iops <': invalid syntax at the end: invalid syntax",
             "9: group 'g': release: for: invalid duration 'ten': expected e.g. 30s, 5m, 1h30m",
         ],
     ),
@@ -302,9 +295,13 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
 ]
 
+ALL_CASES = CASES + YAML_CASES + QUOTING_CASES
+
 
 @pytest.mark.parametrize(
-    ("text", "expected"), [case[1:] for case in CASES], ids=[c[0] for c in CASES]
+    ("text", "expected"),
+    [case[1:] for case in ALL_CASES],
+    ids=[c[0] for c in ALL_CASES],
 )
 def test_malformed_rule_file_reports_each_problem_with_file_and_line(
     tmp_path: Path, text: str, expected: list[str]
@@ -375,3 +372,23 @@ def test_configmap_mount_layout_loads_each_file_once(tmp_path: Path) -> None:
     rules = load_rules(tmp_path)
     assert [group.name for group in rules.groups] == ["team"]
     assert rules.files == (str(tmp_path / "team.yaml"),)
+
+
+def test_an_alias_of_a_single_value_is_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n"
+        "        for: &window 5m\n        limit: {write_iops: 5}\n"
+        "    release: {expr: write_iops < 1, for: *window}\n"
+    )
+    assert load_rules(path).groups[0].release.for_seconds == 300
+
+
+def test_a_quoted_constant_limit_is_the_number(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: r\n        expr: write_iops > 5\n"
+        "        limit: {write_iops: '500', read_iops: '2 * 250'}\n"
+    )
+    (rule,) = load_rules(path).rules()
+    assert [(limit.number, limit.expression) for limit in rule.limits] == [(500, None), (500, None)]

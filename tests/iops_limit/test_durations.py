@@ -21,3 +21,13 @@ def test_parse_duration_rejects_malformed_text_naming_it(text: str) -> None:
 def test_format_duration_is_the_inverse_for_whole_seconds(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["99999999999h", "36526d", "9" * 400 + "d", "9" * 5000 + "s"])
+def test_parse_duration_rejects_absurdly_long_durations_without_overflow(text: str) -> None:
+    with pytest.raises(DurationError, match=r"longer than 36525d \(100 years\)$"):
+        parse_duration(text)
+
+
+def test_parse_duration_accepts_the_longest_duration() -> None:
+    assert parse_duration("36525d") == 36525 * 86400

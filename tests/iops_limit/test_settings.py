@@ -50,6 +50,11 @@ def test_an_invalid_value_names_variable_flag_and_value() -> None:
         parse([], {"PROMETHEUS_URL": "http://x", "INTERVAL": "5 minutes"})
 
 
+def test_an_absurd_duration_is_an_invalid_value_not_an_overflow() -> None:
+    with pytest.raises(SettingsError, match=r"invalid INTERVAL / --interval '9+d'.*100 years"):
+        parse([], {"PROMETHEUS_URL": "http://x", "INTERVAL": "9" * 400 + "d"})
+
+
 def test_describe_masks_secrets_and_shows_durations_as_written() -> None:
     settings = parse(["--token", "hunter2"], {"PROMETHEUS_URL": "http://x"})
     shown = describe(settings)

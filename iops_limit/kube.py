@@ -21,6 +21,8 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from iops_limit.redact import mask_userinfo
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -51,7 +53,8 @@ class Unavailable(KubeError):
 
 
 def translate(error: Exception, what: str) -> KubeError:
-    """Map a client exception to our error classes, keeping the status and a short message."""
+    """Map a client exception to our error classes, keeping the status and a short message
+    (a connection error quotes the server's URL, which a kubeconfig may give user-info)."""
     if isinstance(error, ApiException):
         status = int(error.status or 0)
         message = f"{what}: HTTP {status} {error.reason or ''}".strip()
@@ -65,7 +68,7 @@ def translate(error: Exception, what: str) -> KubeError:
             return Unavailable(message, status)
         return KubeError(message, status)
     if isinstance(error, urllib3.exceptions.HTTPError | OSError):
-        return Unavailable(f"{what}: {type(error).__name__}: {error}")
+        return Unavailable(mask_userinfo(f"{what}: {type(error).__name__}: {error}"))
     raise error
 
 

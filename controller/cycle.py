@@ -101,6 +101,8 @@ class Cycle:
     def ready(self) -> tuple[bool, str]:
         if not self._pods.synced:
             return False, "pod cache not synced yet"
+        if self._pods.watch_error is not None:
+            return False, f"pod watch down: {self._pods.watch_error}"
         if self.prometheus_error is not None:
             return False, f"Prometheus failing: {self.prometheus_error}"
         return True, "ok"

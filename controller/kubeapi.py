@@ -59,7 +59,9 @@ class KubeApi:
                 return pods, str(metadata.get("resourceVersion") or "")
 
     def watch_pods(self, resource_version: str, timeout_seconds: int) -> Iterator[dict[str, Any]]:
-        """Watch events after ``resource_version`` as dicts; raises Expired on 410 Gone."""
+        """Open a watch after ``resource_version`` (the request is made here, so a caller knows
+        the watch is up once this returns) and return its events as dicts; iterating raises
+        Expired on 410 Gone."""
         self._bucket.acquire()
         response: Any = call(
             "watch pods",
@@ -71,19 +73,7 @@ class KubeApi:
             _preload_content=False,
             _request_timeout=(10, timeout_seconds + 30),
         )
-        try:
-            for line in iter_resp_lines(response):
-                event = json.loads(line)
-                if event.get("type") == "ERROR":
-                    status = event.get("object") or {}
-                    code = int(status.get("code") or 0)
-                    message = f"watch pods: {code} {status.get('message', '')}"
-                    raise Expired(message, code) if code == 410 else KubeError(message, code)
-                yield event
-        except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
-            raise KubeError(f"watch pods: stream broke: {error}") from error
-        finally:
-            response.release_conn()
+        return _watch_events(response)
 
     def patch_pod_annotations(
         self, namespace: str, name: str, annotations: Mapping[str, str | None]
@@ -135,3 +125,19 @@ class KubeApi:
             namespace,
             body,
         )
+
+
+def _watch_events(response: Any) -> Iterator[dict[str, Any]]:
+    try:
+        for line in iter_resp_lines(response):
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                code = int(status.get("code") or 0)
+                message = f"watch pods: {code} {status.get('message', '')}"
+                raise Expired(message, code) if code == 410 else KubeError(message, code)
+            yield event
+    except (OSError, ValueError, urllib3.exceptions.HTTPError) as error:
+        raise KubeError(f"watch pods: stream broke: {error}") from error
+    finally:
+        response.release_conn()

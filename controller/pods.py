@@ -116,6 +116,7 @@ class PodCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._synced = threading.Event()
+        self._watch_error: str | None = None
         self.relists = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -137,6 +138,11 @@ class PodCache:
     def synced(self) -> bool:
         return self._synced.is_set()
 
+    @property
+    def watch_error(self) -> str | None:
+        """Why the watch is down (the cache is going stale), or None while it is up."""
+        return self._watch_error
+
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
@@ -152,10 +158,10 @@ class PodCache:
             self._annotated = {key for key, info in fresh.items() if info.annotations}
             self._resource_version = resource_version
         self._synced.set()
-        if self._listener is not None and before:
+        if before:
             for key in before.keys() | fresh.keys():
                 if before.get(key) != fresh.get(key):
-                    self._listener(before.get(key), fresh.get(key))
+                    self._notify(before.get(key), fresh.get(key))
         log.info("pod cache: listed %d pods at resourceVersion %s", len(fresh), resource_version)
 
     def observe(self, pod: Mapping[str, Any]) -> None:
@@ -187,17 +193,28 @@ class PodCache:
                 self._annotated.add(info.key)
             else:
                 self._annotated.discard(info.key)
-        if self._listener is not None and before != info:
-            self._listener(before, info)
+        if before != info:
+            self._notify(before, info)
 
     def _remove(self, key: Key) -> None:
         with self._lock:
             before = self._pods.pop(key, None)
             self._annotated.discard(key)
-        if self._listener is not None and before is not None:
-            self._listener(before, None)
+        if before is not None:
+            self._notify(before, None)
+
+    def _notify(self, before: PodInfo | None, after: PodInfo | None) -> None:
+        """Tell the listener; its failure is its own (one change not shown), not the watch's."""
+        if self._listener is None:
+            return
+        try:
+            self._listener(before, after)
+        except Exception:
+            log.exception("pod watch: the change listener failed")
 
     def _watch_loop(self) -> None:
+        """Watch until stopped. Every round is guarded: whatever fails (the API, a malformed
+        event, a bug) is logged and retried with backoff, and readiness is false meanwhile."""
         failures = 0
         while not self._stop.is_set():
             try:
@@ -208,21 +225,27 @@ class PodCache:
                 self.relists += 1
                 try:
                     self.sync()
-                except KubeError as error:
+                except Exception as error:
                     failures = self._back_off(failures, error)
-            except KubeError as error:
+            except Exception as error:
                 failures = self._back_off(failures, error)
 
-    def _back_off(self, failures: int, error: KubeError) -> int:
+    def _back_off(self, failures: int, error: Exception) -> int:
+        self._watch_error = f"{type(error).__name__}: {error}"
         delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-        log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
+        if isinstance(error, KubeError):
+            log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
+        else:
+            log.exception("pod watch failed unexpectedly; retrying in %.1fs", delay)
         self._stop.wait(delay)
         return failures + 1
 
     def _watch_once(self) -> None:
         with self._lock:
             resource_version = self._resource_version
-        for event in self._api.watch_pods(resource_version, WATCH_TIMEOUT_SECONDS):
+        events = self._api.watch_pods(resource_version, WATCH_TIMEOUT_SECONDS)
+        self._watch_error = None
+        for event in events:
             if self._stop.is_set():
                 return
             kind = event.get("type")

@@ -22,6 +22,7 @@ from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
 from controller.pods import Key, PodCache, PodInfo
 from controller.prometheus import resolve_standalone
 from controller.relevance import relevant_containers
+from iops_limit.kube import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,11 @@ class Cycle:
         started = time.monotonic()
         try:
             return self.run()
+        except KubeError as error:
+            log.error("cycle failed on the Kubernetes API: %s", error)
+            self._metrics.cycles.labels(result="kube_error").inc()
+            self._history.gap()
+            return None
         except Exception:
             log.exception("cycle failed")
             self._metrics.cycles.labels(result="error").inc()
@@ -150,15 +156,18 @@ class Cycle:
         changes = plan(decisions, owners, snapshot, now)
         self._metrics.tampered.inc(sum(change.tampered for change in changes))
         result = CycleResult(now, decisions, changes, [], dry_run=self._config.dry_run)
+        failed = 0
         if self._config.dry_run or self._annotator is None:
             for change in changes:
                 log.info("dry run: would patch %s/%s: %s", *change.pod.key, change.patch)
         else:
-            result.patched = self._annotator.send(changes)
+            sent = self._annotator.send(changes)
+            result.patched, failed = sent.patched, sent.failed
         for action, count in decisions["action"].value_counts().items():
             self._metrics.decisions.labels(action=str(action)).inc(int(count))
         result.applied = self._export_applied()
-        self._metrics.cycles.labels(result="ok").inc()
+        # A cycle whose patches the API refused decided well but did not act: count it apart.
+        self._metrics.cycles.labels(result="kube_error" if failed else "ok").inc()
         if self._on_cycle is not None:
             self._on_cycle(result)
         return result

@@ -108,8 +108,9 @@ def post_event(
     component: str,
     warning: bool = False,
     host: str | None = None,
-) -> None:
-    """Record a core/v1 Event on the pod. Failure is logged, never raised: Events are advisory."""
+) -> bool:
+    """Record a core/v1 Event on the pod; returns whether it was recorded. Failure is logged,
+    never raised: Events are advisory."""
     now = datetime.datetime.now(datetime.UTC)
     body = kubernetes.client.CoreV1Event(
         metadata=kubernetes.client.V1ObjectMeta(
@@ -139,3 +140,5 @@ def post_event(
         log.warning(
             "could not record Event %s on %s/%s: %s", reason, pod.namespace, pod.name, error
         )
+        return False
+    return True

@@ -178,10 +178,20 @@ class Cycle:
         start = now - window
         try:
             current = self._standalone_resolved(self._source.current(now))
-            if window > 0 and not self._history.covers(start, interval):
+            missed = self._history.missed_steps(now, interval) if window > 0 else 0
+            if window > 0 and (
+                not self._history.covers(start, interval) or missed * interval >= window
+            ):
                 log.info("history: reading the last %.0fs from Prometheus", window)
                 self._history.seed(self._seed_parts(window, now, len(current)), start, now)
             else:
+                if missed:
+                    # Skipped or coalesced runs left steps out of memory; without them every
+                    # ``for`` window would restart. Read just those steps back.
+                    log.info("history: %d missed step(s); reading them from Prometheus", missed)
+                    gap_end = now - interval
+                    parts = self._seed_parts((missed - 1) * interval, gap_end, len(current))
+                    self._history.fill(parts, gap_end)
                 self._history.add(current, now, interval)
         except self._config.prometheus_errors as error:
             self.prometheus_error = str(error)

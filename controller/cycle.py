@@ -19,7 +19,7 @@ from controller.annotator import Annotator, PodChange, plan
 from controller.history import History
 from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
-from controller.pods import Key, PodCache, PodInfo
+from controller.pods import Key, PodCache, PodInfo, standalone_index
 from controller.prometheus import resolve_standalone
 from controller.relevance import relevant_containers
 from iops_limit.kube import KubeError
@@ -221,12 +221,7 @@ class Cycle:
         """Map series that only carry a cgroup path (standalone cAdvisor) to their pods."""
         if "uid" not in frame.columns or not frame["namespace"].eq("").any():
             return frame
-        containers = {
-            (pod.uid.lower(), container_id): (pod.namespace, pod.name, container)
-            for pod in self._pods.snapshot().values()
-            for container_id, container in pod.container_ids.items()
-        }
-        return resolve_standalone(frame, containers)
+        return resolve_standalone(frame, standalone_index(self._pods.snapshot().values()))
 
     def _export_applied(self) -> list[AppliedLimit]:
         """The limits in force now, from the annotations (after this cycle's patches)."""

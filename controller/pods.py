@@ -11,7 +11,7 @@ pods stay small.
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -76,6 +76,17 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         resource_version=str(metadata.get("resourceVersion") or ""),
         container_ids=_container_ids(pod.get("status") or {}),
     )
+
+
+def standalone_index(pods: Iterable[PodInfo]) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(pod UID, container ID) -> (namespace, pod, container): how series of a standalone
+    cAdvisor, which name a container only by its cgroup path, are mapped to pods. The UID is
+    lower-cased as cgroup paths carry it."""
+    return {
+        (pod.uid.lower(), container_id): (pod.namespace, pod.name, container)
+        for pod in pods
+        for container_id, container in pod.container_ids.items()
+    }
 
 
 def _container_ids(status: Mapping[str, Any]) -> dict[str, str]:

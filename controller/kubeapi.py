@@ -112,6 +112,8 @@ class KubeApi:
             name,
             namespace,
             body,
+            # managedFields then name us as the writer of these keys (``watch`` reads that).
+            field_manager=COMPONENT,
             _content_type=MERGE_PATCH,
             _preload_content=False,
         )

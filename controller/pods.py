@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -41,6 +41,8 @@ class PodInfo:
     containers: tuple[str, ...]
     resource_version: str
     container_ids: Mapping[str, str]  # runtime container ID (no scheme) -> container name
+    # iops-limit/* key -> the field manager that last set it (metadata.managedFields)
+    managers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> Key:
@@ -75,7 +77,21 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         containers=tuple(sys.intern(str(c.get("name"))) for c in spec.get("containers") or []),
         resource_version=str(metadata.get("resourceVersion") or ""),
         container_ids=_container_ids(pod.get("status") or {}),
+        managers=_managers(metadata) if annotations else _NONE,
     )
+
+
+def _managers(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Which field manager set each ``iops-limit/*`` annotation, from managedFields: the API
+    server's own record of who wrote what (the controller writes as ``iops-controller``)."""
+    out: dict[str, str] = {}
+    for entry in metadata.get("managedFields") or []:
+        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations")
+        for name in fields or {}:
+            key = str(name).removeprefix("f:")
+            if key.startswith(PREFIX):
+                out[key] = sys.intern(str(entry.get("manager") or ""))
+    return out
 
 
 def standalone_index(pods: Iterable[PodInfo]) -> dict[tuple[str, str], tuple[str, str, str]]:

@@ -19,8 +19,8 @@ import requests
 
 from controller.figures import RATE_COLUMNS
 from controller.ownership import Owner, classify
-from controller.pods import PodInfo
-from controller.prometheus import PrometheusError, PrometheusSource
+from controller.pods import PodInfo, standalone_index
+from controller.prometheus import PrometheusError, PrometheusSource, resolve_standalone
 from controller.report import LimitRecord
 from controller.report_history import (
     GAUGE_QUERY,
@@ -103,12 +103,22 @@ def history_step(window: float) -> float:
 
 
 def gather_from_prometheus(
-    source: PrometheusSource, current: Sequence[LimitRecord], window: float, now: float
+    source: PrometheusSource,
+    current: Sequence[LimitRecord],
+    window: float,
+    now: float,
+    pods: Iterable[PodInfo] = (),
 ) -> list[LimitRecord]:
-    """In-force records plus those released within the window, with observed IO."""
+    """In-force records plus those released within the window, with observed IO.
+    Standalone-cAdvisor series are mapped to ``pods`` as the cycle maps them."""
+    index = standalone_index(pods)
+
+    def rates_at(moment: float) -> dict[tuple[str, str, str], dict[str, float]]:
+        return rates_by_container(resolve_standalone(source.current(moment), index))
+
     series = query_range(source, GAUGE_QUERY, now - window, now, history_step(window))
     records = combine(current, past_limits(series))
-    rates_now = rates_by_container(source.current(now))
+    rates_now = rates_at(now)
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)
     if len(sinces) > MAX_DECISION_LOOKUPS:
         log.warning(
@@ -116,9 +126,7 @@ def gather_from_prometheus(
             MAX_DECISION_LOOKUPS,
             len(sinces),
         )
-    at = {
-        since: rates_by_container(source.current(since)) for since in sinces[:MAX_DECISION_LOOKUPS]
-    }
+    at = {since: rates_at(since) for since in sinces[:MAX_DECISION_LOOKUPS]}
     return observe(records, rates_now, at)
 
 

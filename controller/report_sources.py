@@ -30,6 +30,7 @@ from controller.report_history import (
     rates_by_container,
 )
 from controller.rule_model import Rule, RuleSet
+from iops_limit.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,13 @@ def query_range(
         )
         body = response.json()
     except (requests.RequestException, ValueError) as error:
-        raise PrometheusError(f"{query}: {type(error).__name__}: {error}", query) from None
+        # requests quotes the URL it could not use, user-info and all.
+        reason = mask_secrets(f"{type(error).__name__}: {error}", headers.values())
+        raise PrometheusError(f"{query}: {reason}", query) from None
     if response.status_code != 200 or body.get("status") != "success":
-        reason = body.get("error") or f"HTTP {response.status_code}"
+        reason = mask_secrets(
+            str(body.get("error") or f"HTTP {response.status_code}"), headers.values()
+        )
         raise PrometheusError(f"{query}: {reason}", query)
     result: list[dict[str, Any]] = body["data"]["result"]
     return result

@@ -157,3 +157,30 @@ def test_a_malformed_header_setting_is_refused_without_quoting_it() -> None:
     assert done.returncode == 2
     assert "PROMETHEUS_HEADERS / --prometheus-headers" in done.stderr
     assert TOKEN not in done.stderr
+
+
+def test_report_with_an_unusable_prometheus_url_prints_no_secret_on_stderr(
+    kubeconfig: Path,
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "report",
+            "--prometheus-url",
+            f"http://user:{PASSWORD}@127.0.0.1:99999",  # a port requests refuses to parse
+            "--rules-path",
+            str(ROOT / "rules" / "default.yaml"),
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # limits in force only, Prometheus' part logged
+    assert "InvalidURL" in done.stderr and "http://***@127.0.0.1:99999" in done.stderr
+    assert PASSWORD not in done.stderr + done.stdout

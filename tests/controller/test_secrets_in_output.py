@@ -4,6 +4,7 @@ import argparse
 import http.server
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -62,6 +63,15 @@ def proxy() -> Iterator[EchoingProxy]:
 
 
 @pytest.fixture
+def signal_handlers() -> Iterator[None]:
+    """``run`` installs SIGTERM/SIGINT handlers; the test process gets its own back."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.fixture
 def token_file(tmp_path: Path) -> Path:
     path = tmp_path / "token"
     path.write_text(TOKEN)
@@ -85,8 +95,9 @@ def test_a_prometheus_error_quoting_the_request_hides_url_user_info_token_and_he
         assert secret not in message
 
 
+@pytest.mark.usefixtures("signal_handlers")
 def test_run_logs_its_settings_at_start_with_every_secret_masked(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path, token_file: Path
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser)

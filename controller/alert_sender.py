@@ -155,6 +155,12 @@ class _Delivery(threading.Thread):
             self._failures.inc()
             log.warning("alerts to %s not delivered: %s", self._label, type(error).__name__)
             return False
+        except Exception:
+            # A batch that cannot even be sent (a bug, a value JSON cannot carry) must not end
+            # this thread: it is counted and retried until a newer batch replaces it.
+            self._failures.inc()
+            log.exception("alerts to %s not sent", self._label)
+            return False
         if response.status_code >= 300:
             self._failures.inc()
             log.warning(

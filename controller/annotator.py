@@ -168,6 +168,12 @@ def _plan_pod(
     return PodChange(pod, merge_patch(pod, before, after), events, len(restored))
 
 
+@dataclass(frozen=True)
+class Sent:
+    patched: int
+    failed: int  # refused by the API after retries
+
+
 class Annotator:
     """Sends planned changes; the pod cache learns each result at once from the response."""
 
@@ -185,23 +191,27 @@ class Annotator:
         self._may_act = may_act
         self._sleep = sleep
 
-    def send(self, changes: Iterable[PodChange]) -> int:
-        """Patch each pod and record its Events; returns how many patches were applied."""
-        done = 0
+    def send(self, changes: Iterable[PodChange]) -> Sent:
+        """Patch each pod and record its Events; returns how many patches were applied and how
+        many the API refused for good (a pod that is gone is neither)."""
+        done = failed = 0
         for change in changes:
             if not self._may_act():
                 log.warning("lost leadership mid-cycle: leaving the remaining changes")
                 break
-            if self._patch(change):
+            outcome = self._patch(change)
+            failed += outcome is None
+            if outcome:
                 done += 1
                 for event in change.events:
                     self._metrics.api_writes.labels(kind="event").inc()
                     self._api.event(
                         change.pod.ref(), event.reason, event.message, warning=event.warning
                     )
-        return done
+        return Sent(done, failed)
 
-    def _patch(self, change: PodChange) -> bool:
+    def _patch(self, change: PodChange) -> bool | None:
+        """True when patched, False when the pod is gone, None when the API refused."""
         pod = change.pod
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
@@ -212,7 +222,6 @@ class Annotator:
                 self._cache.forget(pod.namespace, pod.name)
                 return False
             except (Conflict, Unavailable) as error:
-                self._metrics.api_errors.labels(operation="patch").inc()
                 if delay is None or not self._may_act():
                     log.error(
                         "giving up on %s/%s after %d tries: %s",
@@ -221,18 +230,17 @@ class Annotator:
                         attempt + 1,
                         error,
                     )
-                    return False
+                    return None
                 log.warning(
                     "patch %s/%s: %s; retrying in %.1fs", pod.namespace, pod.name, error, delay
                 )
                 self._sleep(delay)
                 continue
             except KubeError as error:
-                self._metrics.api_errors.labels(operation="patch").inc()
                 log.error("patch %s/%s refused: %s", pod.namespace, pod.name, error)
-                return False
+                return None
             self._cache.observe(patched)
             for event in change.events:
                 log.info("%s %s/%s: %s", event.reason, pod.namespace, pod.name, event.message)
             return True
-        return False
+        return None

@@ -19,10 +19,11 @@ from controller.annotator import Annotator, PodChange, plan
 from controller.history import History
 from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
-from controller.pods import Key, PodCache, PodInfo
+from controller.pods import Key, PodCache, PodInfo, standalone_index
 from controller.prometheus import resolve_standalone
 from controller.releases import RecentReleases
 from controller.relevance import relevant_containers
+from iops_limit.kube import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ class Cycle:
     def ready(self) -> tuple[bool, str]:
         if not self._pods.synced:
             return False, "pod cache not synced yet"
+        if self._pods.watch_error is not None:
+            return False, f"pod watch down: {self._pods.watch_error}"
         if self.prometheus_error is not None:
             return False, f"Prometheus failing: {self.prometheus_error}"
         return True, "ok"
@@ -126,6 +129,11 @@ class Cycle:
         started = time.monotonic()
         try:
             return self.run()
+        except KubeError as error:
+            log.error("cycle failed on the Kubernetes API: %s", error)
+            self._metrics.cycles.labels(result="kube_error").inc()
+            self._history.gap()
+            return None
         except Exception:
             log.exception("cycle failed")
             self._metrics.cycles.labels(result="error").inc()
@@ -166,18 +174,21 @@ class Cycle:
         changes = plan(decisions, owners, snapshot, now)
         self._metrics.tampered.inc(sum(change.tampered for change in changes))
         result = CycleResult(now, decisions, changes, [], dry_run=self._config.dry_run)
+        failed = 0
         if self._config.dry_run or self._annotator is None:
             for change in changes:
                 log.info("dry run: would patch %s/%s: %s", *change.pod.key, change.patch)
         else:
-            result.patched = self._annotator.send(changes)
+            sent = self._annotator.send(changes)
+            result.patched, failed = sent.patched, sent.failed
             # A release whose patch failed leaves the limit applied: the engine then never
             # sees the container as new, so remembering it anyway changes nothing.
             self._releases.record(decisions, now)
         for action, count in decisions["action"].value_counts().items():
             self._metrics.decisions.labels(action=str(action)).inc(int(count))
         result.applied = self._export_applied()
-        self._metrics.cycles.labels(result="ok").inc()
+        # A cycle whose patches the API refused decided well but did not act: count it apart.
+        self._metrics.cycles.labels(result="kube_error" if failed else "ok").inc()
         if self._on_cycle is not None:
             self._on_cycle(result)
         return result
@@ -188,10 +199,20 @@ class Cycle:
         start = now - window
         try:
             current = self._standalone_resolved(self._source.current(now))
-            if window > 0 and not self._history.covers(start, interval):
+            missed = self._history.missed_steps(now, interval) if window > 0 else 0
+            if window > 0 and (
+                not self._history.covers(start, interval) or missed * interval >= window
+            ):
                 log.info("history: reading the last %.0fs from Prometheus", window)
                 self._history.seed(self._seed_parts(window, now, len(current)), start, now)
             else:
+                if missed:
+                    # Skipped or coalesced runs left steps out of memory; without them every
+                    # ``for`` window would restart. Read just those steps back.
+                    log.info("history: %d missed step(s); reading them from Prometheus", missed)
+                    gap_end = now - interval
+                    parts = self._seed_parts((missed - 1) * interval, gap_end, len(current))
+                    self._history.fill(parts, gap_end)
                 self._history.add(current, now, interval)
         except self._config.prometheus_errors as error:
             self.prometheus_error = str(error)
@@ -221,12 +242,7 @@ class Cycle:
         """Map series that only carry a cgroup path (standalone cAdvisor) to their pods."""
         if "uid" not in frame.columns or not frame["namespace"].eq("").any():
             return frame
-        containers = {
-            (pod.uid.lower(), container_id): (pod.namespace, pod.name, container)
-            for pod in self._pods.snapshot().values()
-            for container_id, container in pod.container_ids.items()
-        }
-        return resolve_standalone(frame, containers)
+        return resolve_standalone(frame, standalone_index(self._pods.snapshot().values()))
 
     def _export_applied(self) -> list[AppliedLimit]:
         """The limits in force now, from the annotations (after this cycle's patches)."""

@@ -3,7 +3,8 @@
 A range query over 100k containers is far too slow for every cycle (DESIGN.md), so each cycle's
 instant result is kept as one step. Prometheus' history seeds the buffer only when memory cannot
 cover the window: after a (re)start, after a failed cycle left a gap, or when a reloaded rule
-set needs a longer window. That keeps a restarted controller deciding as one that kept running.
+set needs a longer window; the steps of runs the scheduler skipped are read back from it too.
+That keeps a restarted controller deciding as one that kept running.
 
 Memory stays small at 100k containers: a step is an array of integer container codes and a
 matrix of rates, the keys' strings are held once. The engine is handed only the rows that can
@@ -55,6 +56,22 @@ class History:
         self._steps.sort(key=lambda step: step.time)
         self._covered_from = start
         self._last = now
+
+    def missed_steps(self, now: float, interval: float) -> int:
+        """How many steps on the grid ending at ``now`` fall between the last step in memory
+        and ``now``: cycles that did not run (a slow cycle made the scheduler skip or coalesce
+        them). Jitter under half a step is not a missed step."""
+        if self._last is None:
+            return 0
+        return max(0, round((now - self._last) / interval) - 1)
+
+    def fill(self, frames: Iterable[pd.DataFrame], end: float) -> None:
+        """Add Prometheus' steps for runs that were missed, up to ``end``; coverage holds."""
+        for frame in frames:
+            for time, rows in frame.groupby("time", sort=True):
+                self._steps.append(self._encode(float(str(time)), rows))
+        self._steps.sort(key=lambda step: step.time)
+        self._last = end
 
     def add(self, current: pd.DataFrame, now: float, interval: float) -> None:
         """Append this cycle's rates as the step at ``now``; a late cycle breaks coverage."""

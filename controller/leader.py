@@ -71,6 +71,11 @@ class LeaderElector:
         except KubeError as error:
             log.warning("leader election: %s", error)
             won = False
+        except Exception:
+            # Whatever else went wrong (a malformed Lease, a bug), this round is lost, not the
+            # election loop: leadership lapses on time and the next round tries again.
+            log.exception("leader election: round failed")
+            won = False
         if won:
             self._valid_until = started + self._duration - self._margin
         elif self._clock() >= self._valid_until:
@@ -162,7 +167,10 @@ class LeaderElector:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.try_acquire_or_renew()
+            try:
+                self.try_acquire_or_renew()
+            except Exception:
+                log.exception("leader election: the leadership callback failed")
             self._stop.wait(self._renew_period)
 
     def _report(self) -> None:

@@ -82,7 +82,8 @@ class ControllerMetrics:
         )
         self.api_errors = prometheus_client.Counter(
             "iops_limit_kube_api_errors",
-            "Kubernetes API calls that failed, by operation",
+            "Kubernetes API calls that failed, by operation (list, watch, patch, event, "
+            "lease_get, lease_create, lease_update)",
             ["operation"],
             registry=registry,
         )

@@ -11,8 +11,8 @@ pods stay small.
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -41,6 +41,8 @@ class PodInfo:
     containers: tuple[str, ...]
     resource_version: str
     container_ids: Mapping[str, str]  # runtime container ID (no scheme) -> container name
+    # iops-limit/* key -> the field manager that last set it (metadata.managedFields)
+    managers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> Key:
@@ -75,7 +77,32 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         containers=tuple(sys.intern(str(c.get("name"))) for c in spec.get("containers") or []),
         resource_version=str(metadata.get("resourceVersion") or ""),
         container_ids=_container_ids(pod.get("status") or {}),
+        managers=_managers(metadata) if annotations else _NONE,
     )
+
+
+def _managers(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Which field manager set each ``iops-limit/*`` annotation, from managedFields: the API
+    server's own record of who wrote what (the controller writes as ``iops-controller``)."""
+    out: dict[str, str] = {}
+    for entry in metadata.get("managedFields") or []:
+        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations")
+        for name in fields or {}:
+            key = str(name).removeprefix("f:")
+            if key.startswith(PREFIX):
+                out[key] = sys.intern(str(entry.get("manager") or ""))
+    return out
+
+
+def standalone_index(pods: Iterable[PodInfo]) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(pod UID, container ID) -> (namespace, pod, container): how series of a standalone
+    cAdvisor, which name a container only by its cgroup path, are mapped to pods. The UID is
+    lower-cased as cgroup paths carry it."""
+    return {
+        (pod.uid.lower(), container_id): (pod.namespace, pod.name, container)
+        for pod in pods
+        for container_id, container in pod.container_ids.items()
+    }
 
 
 def _container_ids(status: Mapping[str, Any]) -> dict[str, str]:
@@ -116,6 +143,7 @@ class PodCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._synced = threading.Event()
+        self._watch_error: str | None = None
         self.relists = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -137,6 +165,11 @@ class PodCache:
     def synced(self) -> bool:
         return self._synced.is_set()
 
+    @property
+    def watch_error(self) -> str | None:
+        """Why the watch is down (the cache is going stale), or None while it is up."""
+        return self._watch_error
+
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
@@ -152,10 +185,10 @@ class PodCache:
             self._annotated = {key for key, info in fresh.items() if info.annotations}
             self._resource_version = resource_version
         self._synced.set()
-        if self._listener is not None and before:
+        if before:
             for key in before.keys() | fresh.keys():
                 if before.get(key) != fresh.get(key):
-                    self._listener(before.get(key), fresh.get(key))
+                    self._notify(before.get(key), fresh.get(key))
         log.info("pod cache: listed %d pods at resourceVersion %s", len(fresh), resource_version)
 
     def observe(self, pod: Mapping[str, Any]) -> None:
@@ -187,17 +220,28 @@ class PodCache:
                 self._annotated.add(info.key)
             else:
                 self._annotated.discard(info.key)
-        if self._listener is not None and before != info:
-            self._listener(before, info)
+        if before != info:
+            self._notify(before, info)
 
     def _remove(self, key: Key) -> None:
         with self._lock:
             before = self._pods.pop(key, None)
             self._annotated.discard(key)
-        if self._listener is not None and before is not None:
-            self._listener(before, None)
+        if before is not None:
+            self._notify(before, None)
+
+    def _notify(self, before: PodInfo | None, after: PodInfo | None) -> None:
+        """Tell the listener; its failure is its own (one change not shown), not the watch's."""
+        if self._listener is None:
+            return
+        try:
+            self._listener(before, after)
+        except Exception:
+            log.exception("pod watch: the change listener failed")
 
     def _watch_loop(self) -> None:
+        """Watch until stopped. Every round is guarded: whatever fails (the API, a malformed
+        event, a bug) is logged and retried with backoff, and readiness is false meanwhile."""
         failures = 0
         while not self._stop.is_set():
             try:
@@ -208,21 +252,27 @@ class PodCache:
                 self.relists += 1
                 try:
                     self.sync()
-                except KubeError as error:
+                except Exception as error:
                     failures = self._back_off(failures, error)
-            except KubeError as error:
+            except Exception as error:
                 failures = self._back_off(failures, error)
 
-    def _back_off(self, failures: int, error: KubeError) -> int:
+    def _back_off(self, failures: int, error: Exception) -> int:
+        self._watch_error = f"{type(error).__name__}: {error}"
         delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-        log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
+        if isinstance(error, KubeError):
+            log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
+        else:
+            log.exception("pod watch failed unexpectedly; retrying in %.1fs", delay)
         self._stop.wait(delay)
         return failures + 1
 
     def _watch_once(self) -> None:
         with self._lock:
             resource_version = self._resource_version
-        for event in self._api.watch_pods(resource_version, WATCH_TIMEOUT_SECONDS):
+        events = self._api.watch_pods(resource_version, WATCH_TIMEOUT_SECONDS)
+        self._watch_error = None
+        for event in events:
             if self._stop.is_set():
                 return
             kind = event.get("type")

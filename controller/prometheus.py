@@ -43,13 +43,12 @@ from urllib3.util.retry import Retry
 
 from controller.rate_frames import METRICS, build_current, build_history, resolve_standalone
 from iops_limit.durations import format_duration
+from iops_limit.redact import mask_secrets
 
 # resolve_standalone lives with the frames but belongs to this edge's public surface.
 __all__ = ["PrometheusError", "PrometheusSource", "rate_queries", "resolve_standalone"]
 
 log = logging.getLogger(__name__)
-
-_USERINFO = re.compile(r"//[^/@\s]+@")
 
 
 class PrometheusError(Exception):
@@ -185,19 +184,28 @@ class PrometheusSource:
         try:
             result = run(query)
         except PrometheusApiClientException as error:
-            raise PrometheusError(_failure(column, query, _clip(str(error))), query) from None
+            reason = self._clip(str(error))
+            raise PrometheusError(_failure(column, query, reason), query) from None
         except requests.JSONDecodeError as error:
-            reason = f"unreadable answer (not JSON: {_clip(str(error))})"
+            reason = f"unreadable answer (not JSON: {self._clip(str(error))})"
             raise PrometheusError(_failure(column, query, reason), query) from None
         except requests.RequestException as error:
-            reason = _clip(_transport_reason(error))
+            reason = self._clip(_transport_reason(error))
             raise PrometheusError(_failure(column, query, reason), query) from None
         except (ValueError, KeyError, TypeError) as error:
-            reason = f"unreadable answer ({type(error).__name__}: {_clip(str(error))})"
+            reason = f"unreadable answer ({type(error).__name__}: {self._clip(str(error))})"
             raise PrometheusError(_failure(column, query, reason), query) from None
         if not isinstance(result, list):
             raise PrometheusError(_failure(column, query, "answer is not a list of series"), query)
         return result
+
+    def _clip(self, text: str, limit: int = 300) -> str:
+        """An error text fit for a log: short, and without the credentials we send (an answer
+        body or a proxy's error page may echo the request's URL or headers back)."""
+        secrets = list(self._client.headers.values())
+        secrets += [value.split(" ", 1)[1] for value in secrets if " " in value]
+        text = mask_secrets(text, secrets)
+        return text if len(text) <= limit else text[:limit] + "..."
 
 
 def rate_queries(rate_window: float, device_regex: str) -> dict[str, str]:
@@ -253,8 +261,3 @@ def _transport_reason(error: requests.RequestException) -> str:
 
 def _failure(column: str, query: str, reason: str) -> str:
     return f"Prometheus query for {column} failed: {reason} (query: {query})"
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = _USERINFO.sub("//***@", text)
-    return text if len(text) <= limit else text[:limit] + "..."

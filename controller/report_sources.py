@@ -19,8 +19,8 @@ import requests
 
 from controller.figures import RATE_COLUMNS
 from controller.ownership import Owner, classify
-from controller.pods import PodInfo
-from controller.prometheus import PrometheusError, PrometheusSource
+from controller.pods import PodInfo, standalone_index
+from controller.prometheus import PrometheusError, PrometheusSource, resolve_standalone
 from controller.report import LimitRecord
 from controller.report_history import (
     GAUGE_QUERY,
@@ -30,6 +30,7 @@ from controller.report_history import (
     rates_by_container,
 )
 from controller.rule_model import Rule, RuleSet
+from iops_limit.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,13 @@ def query_range(
         )
         body = response.json()
     except (requests.RequestException, ValueError) as error:
-        raise PrometheusError(f"{query}: {type(error).__name__}: {error}", query) from None
+        # requests quotes the URL it could not use, user-info and all.
+        reason = mask_secrets(f"{type(error).__name__}: {error}", headers.values())
+        raise PrometheusError(f"{query}: {reason}", query) from None
     if response.status_code != 200 or body.get("status") != "success":
-        reason = body.get("error") or f"HTTP {response.status_code}"
+        reason = mask_secrets(
+            str(body.get("error") or f"HTTP {response.status_code}"), headers.values()
+        )
         raise PrometheusError(f"{query}: {reason}", query)
     result: list[dict[str, Any]] = body["data"]["result"]
     return result
@@ -103,12 +108,22 @@ def history_step(window: float) -> float:
 
 
 def gather_from_prometheus(
-    source: PrometheusSource, current: Sequence[LimitRecord], window: float, now: float
+    source: PrometheusSource,
+    current: Sequence[LimitRecord],
+    window: float,
+    now: float,
+    pods: Iterable[PodInfo] = (),
 ) -> list[LimitRecord]:
-    """In-force records plus those released within the window, with observed IO."""
+    """In-force records plus those released within the window, with observed IO.
+    Standalone-cAdvisor series are mapped to ``pods`` as the cycle maps them."""
+    index = standalone_index(pods)
+
+    def rates_at(moment: float) -> dict[tuple[str, str, str], dict[str, float]]:
+        return rates_by_container(resolve_standalone(source.current(moment), index))
+
     series = query_range(source, GAUGE_QUERY, now - window, now, history_step(window))
     records = combine(current, past_limits(series))
-    rates_now = rates_by_container(source.current(now))
+    rates_now = rates_at(now)
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)
     if len(sinces) > MAX_DECISION_LOOKUPS:
         log.warning(
@@ -116,9 +131,7 @@ def gather_from_prometheus(
             MAX_DECISION_LOOKUPS,
             len(sinces),
         )
-    at = {
-        since: rates_by_container(source.current(since)) for since in sinces[:MAX_DECISION_LOOKUPS]
-    }
+    at = {since: rates_at(since) for since in sinces[:MAX_DECISION_LOOKUPS]}
     return observe(records, rates_now, at)
 
 

@@ -49,7 +49,7 @@ class Service:
         except (RuleFileError, OSError) as error:
             log.error("cannot start: the rules in %s are invalid:\n%s", settings.rules_path, error)
             return 1
-        api = kube_api(settings)
+        api = kube_api(settings, self.metrics)
         cache = PodCache(api)
         try:
             cache.start()

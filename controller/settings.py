@@ -12,6 +12,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from iops_limit.redact import mask_userinfo
 from iops_limit.settings import (
     SettingsError,
     add_arguments,
@@ -27,11 +28,12 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
     """``Name=value,Other=value`` -> pairs; a name must be an HTTP token."""
     pairs = []
-    for item in parse_list(text):
+    for number, item in enumerate(parse_list(text), start=1):
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not _HEADER_NAME.fullmatch(name):
-            raise ValueError(f"expected Name=value, got an entry starting {item[:20]!r}")
+            # Not the entry itself: a malformed one may be a credential ("Authorization: ...").
+            raise ValueError(f"entry {number} is not Name=value with an HTTP token as the name")
         pairs.append((name, value.strip()))
     return tuple(pairs)
 
@@ -70,16 +72,26 @@ def _show_headers(headers: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{name}=***" for name, _ in headers)
 
 
+def _show_urls(urls: tuple[str, ...]) -> str:
+    return ",".join(mask_userinfo(url) for url in urls)
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
     """The controller's settings; field docs are in each ``help`` and in the README table."""
 
-    prometheus_url: str = setting("", "Prometheus base URL, may carry a path prefix")
+    prometheus_url: str = setting(
+        "", "Prometheus base URL, may carry a path prefix", show=mask_userinfo
+    )
     prometheus_token_file: str = setting("", "file with a bearer token for Prometheus")
     prometheus_ca_file: str = setting("", "CA bundle to verify Prometheus' certificate")
     prometheus_skip_verify: bool = setting(False, "do not verify Prometheus' certificate")
     prometheus_headers: tuple[tuple[str, str], ...] = setting(
-        (), "extra headers, Name=value,...", parse=parse_headers, show=_show_headers
+        (),
+        "extra headers, Name=value,...",
+        parse=parse_headers,
+        secret=True,
+        show=_show_headers,
     )
     prometheus_timeout: float = duration_setting("30s", "timeout of one Prometheus query")
     rules_path: str = setting("/etc/iops-limit/rules", "rule file or directory of rule files")
@@ -97,7 +109,9 @@ class ControllerSettings:
     allow_exempt_namespaces: tuple[str, ...] = setting(
         (), "namespaces where iops-limit/exempt is honoured"
     )
-    alertmanager_url: tuple[str, ...] = setting((), "Alertmanager base URL(s), comma-separated")
+    alertmanager_url: tuple[str, ...] = setting(
+        (), "Alertmanager base URL(s), comma-separated", show=_show_urls
+    )
     leader_elect: bool = setting(True, "Lease-based leader election (run only)")
     lease_name: str = setting("iops-controller", "name of the leader election Lease")
     lease_namespace: str = setting("", "namespace of the Lease (default: POD_NAMESPACE)")

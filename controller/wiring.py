@@ -17,9 +17,14 @@ from controller.settings import ControllerSettings
 from iops_limit.kube import load_api_client
 
 
-def kube_api(settings: ControllerSettings) -> KubeApi:
+def kube_api(settings: ControllerSettings, metrics: ControllerMetrics | None = None) -> KubeApi:
+    """The API wrapper; with ``metrics``, every failed call is counted by operation."""
     client = load_api_client(settings.kubeconfig or None)
-    return KubeApi(client, TokenBucket(settings.kube_qps, settings.kube_burst))
+    bucket = TokenBucket(settings.kube_qps, settings.kube_burst)
+    if metrics is None:
+        return KubeApi(client, bucket)
+    errors = metrics.api_errors
+    return KubeApi(client, bucket, on_error=lambda operation: errors.labels(operation).inc())
 
 
 def prometheus_source(settings: ControllerSettings) -> PrometheusSource:

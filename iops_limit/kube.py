@@ -21,6 +21,8 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from iops_limit.redact import mask_userinfo
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -51,7 +53,8 @@ class Unavailable(KubeError):
 
 
 def translate(error: Exception, what: str) -> KubeError:
-    """Map a client exception to our error classes, keeping the status and a short message."""
+    """Map a client exception to our error classes, keeping the status and a short message
+    (a connection error quotes the server's URL, which a kubeconfig may give user-info)."""
     if isinstance(error, ApiException):
         status = int(error.status or 0)
         message = f"{what}: HTTP {status} {error.reason or ''}".strip()
@@ -65,7 +68,7 @@ def translate(error: Exception, what: str) -> KubeError:
             return Unavailable(message, status)
         return KubeError(message, status)
     if isinstance(error, urllib3.exceptions.HTTPError | OSError):
-        return Unavailable(f"{what}: {type(error).__name__}: {error}")
+        return Unavailable(mask_userinfo(f"{what}: {type(error).__name__}: {error}"))
     raise error
 
 
@@ -105,8 +108,9 @@ def post_event(
     component: str,
     warning: bool = False,
     host: str | None = None,
-) -> None:
-    """Record a core/v1 Event on the pod. Failure is logged, never raised: Events are advisory."""
+) -> bool:
+    """Record a core/v1 Event on the pod; returns whether it was recorded. Failure is logged,
+    never raised: Events are advisory."""
     now = datetime.datetime.now(datetime.UTC)
     body = kubernetes.client.CoreV1Event(
         metadata=kubernetes.client.V1ObjectMeta(
@@ -136,3 +140,5 @@ def post_event(
         log.warning(
             "could not record Event %s on %s/%s: %s", reason, pod.namespace, pod.name, error
         )
+        return False
+    return True

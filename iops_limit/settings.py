@@ -129,10 +129,11 @@ def describe(settings: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for field in dataclasses.fields(settings):  # type: ignore[arg-type]
         value = getattr(settings, field.name)
-        if field.metadata.get("secret") and value:
-            text = "***"
-        elif field.metadata.get("show") is not None:
+        if field.metadata.get("show") is not None:
+            # A secret's own ``show`` masks its secret part and keeps what helps debugging.
             text = field.metadata["show"](value)
+        elif field.metadata.get("secret") and value:
+            text = "***"
         elif isinstance(value, tuple):
             text = ",".join(str(item) for item in value)
         else:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox.fake_kube_errors import StatusError
 from sandbox.fake_kube_faults import Faults, RequestLog, RequestRecord
+from sandbox.fake_kube_managed import manager_of
 from sandbox.fake_kube_patch import apply_patch
 from sandbox.fake_kube_queries import event_for, list_page, number, selection
 from sandbox.fake_kube_store import (
@@ -177,12 +178,15 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, dict(VERSION)
         resource, namespace, name = _resolve(path)
         store = self.server.store
+        manager = manager_of(query, self.headers.get("User-Agent", ""))
         if name is None and method == "GET":
             return 200, list_page(store, resource, namespace, query)
         if name is None and method == "POST":
-            return 201, store.create(resource, namespace, _object_body(raw_body))
+            return 201, store.create(resource, namespace, _object_body(raw_body), manager)
         if name is not None and method in ("GET", "PUT", "PATCH", "DELETE"):
-            return 200, self._on_object(method, resource, namespace, name, raw_body)
+            return 200, self._on_object(
+                method, resource, namespace, name, raw_body, manager=manager
+            )
         raise StatusError(405, f"{method} is not supported on {path}")
 
     def _on_object(
@@ -192,15 +196,22 @@ class _Handler(BaseHTTPRequestHandler):
         namespace: str | None,
         name: str,
         raw_body: bytes,
+        *,
+        manager: str,
     ) -> Object:
         store = self.server.store
         if method == "PUT":
-            return store.update(resource, namespace, name, _replacement(raw_body, namespace))
+            replacement = _replacement(raw_body, namespace)
+            return store.update(resource, namespace, name, replacement, manager)
         if method == "PATCH":
             patch = _json_body(raw_body)
             content_type = self.headers.get("Content-Type", "")
             return store.update(
-                resource, namespace, name, lambda old: apply_patch(content_type, old, patch)
+                resource,
+                namespace,
+                name,
+                lambda old: apply_patch(content_type, old, patch),
+                manager,
             )
         if method == "DELETE":
             return store.delete(resource, namespace, name, _delete_preconditions(raw_body))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.fake_kube_errors import StatusError
+from sandbox.fake_kube_managed import track_annotations
 from sandbox.fake_kube_validation import check_kind, check_metadata, tidy
 
 Object = dict[str, Any]
@@ -136,7 +137,14 @@ class Store:
             ]
             return items, self._revision
 
-    def create(self, resource: ResourceType, namespace: str | None, obj: Object) -> Object:
+    def create(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        obj: Object,
+        manager: str | None = None,
+    ) -> Object:
+        """Store a new object; ``manager`` (the API caller's field manager) owns what it set."""
         obj = copy.deepcopy(obj)
         metadata = obj.setdefault("metadata", {})
         if not isinstance(metadata, dict):
@@ -160,6 +168,7 @@ class Store:
                 metadata["namespace"] = namespace
             check_metadata(resource.kind, metadata)
             tidy(metadata)
+            track_annotations(None, metadata, manager, now_rfc3339())
             obj["kind"], obj["apiVersion"] = resource.kind, resource.api_version
             self._commit(key, "ADDED", resource, None, obj)
             return copy.deepcopy(obj)
@@ -170,8 +179,10 @@ class Store:
         namespace: str | None,
         name: str,
         change: Callable[[Object], Object],
+        manager: str | None = None,
     ) -> Object:
-        """Replace the object with ``change(copy of it)``, atomically.
+        """Replace the object with ``change(copy of it)``, atomically; ``manager`` (the API
+        caller's field manager) owns the annotations it set (see fake_kube_managed).
 
         A resourceVersion or uid left in the result that differs from the stored one is a
         failed precondition (409), like the real server's optimistic concurrency. A change
@@ -212,6 +223,7 @@ class Store:
             check_kind(resource.kind, resource.api_version, new)
             check_metadata(resource.kind, metadata)
             tidy(metadata)
+            track_annotations(old_metadata, metadata, manager, now_rfc3339())
             new["kind"], new["apiVersion"] = resource.kind, resource.api_version
             if new == old:
                 return copy.deepcopy(old)

@@ -10,9 +10,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from controller.pods import PodCache
+from controller.pods import PodCache, PodInfo
 from controller.prometheus import PrometheusError
 from controller.report import (
     LimitRecord,
@@ -77,9 +78,8 @@ def main(args: argparse.Namespace) -> int:
     except KubeError as error:
         log.error("cannot list pods: %s", error)
         return 1
-    records = gather(
-        settings, records_in_force(cache.annotated(), settings.allow_exempt_namespaces), window, now
-    )
+    in_force = records_in_force(cache.annotated(), settings.allow_exempt_namespaces)
+    records = gather(settings, in_force, window, now, cache.snapshot().values())
     report = Report(records, now, window)
     if args.format == "text":
         output = render_text(report)
@@ -100,13 +100,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def gather(
-    settings: ControllerSettings, current: list[LimitRecord], window: float, now: float
+    settings: ControllerSettings,
+    current: list[LimitRecord],
+    window: float,
+    now: float,
+    pods: Iterable[PodInfo],
 ) -> list[LimitRecord]:
     """Add history, observed IO and rule details; what cannot be read is left out, logged."""
     records = current
     try:
         with prometheus_source(settings) as source:
-            records = gather_from_prometheus(source, current, window, now)
+            records = gather_from_prometheus(source, current, window, now, pods)
     except PrometheusError as error:
         log.warning("Prometheus failed; limits in force only, no history or observed IO: %s", error)
     try:

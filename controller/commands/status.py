@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from controller.ownership import Owner, classify, format_time
-from controller.pods import PodCache
-from controller.prometheus import PrometheusError
+from controller.pods import PodCache, standalone_index
+from controller.prometheus import PrometheusError, resolve_standalone
 from controller.settings import ControllerSettings, add_settings_arguments, settings_from
 from controller.tables import figure, limit_text, render
 from controller.wiring import kube_api, prometheus_source
@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     except KubeError as error:
         log.error("cannot list pods: %s", error)
         return 1
-    rows = status_rows(cache, settings, observed(settings))
+    rows = status_rows(cache, settings, observed(settings, cache))
     if args.output == "json":
         print(json.dumps(rows, indent=2))
     else:
@@ -52,8 +52,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def observed(settings: ControllerSettings) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """(read, write) IOPS per container now; empty when Prometheus is not set or fails."""
+def observed(
+    settings: ControllerSettings, cache: PodCache
+) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(read, write) IOPS per container now; empty when Prometheus is not set or fails.
+    Standalone-cAdvisor series are mapped to pods through the cache, as the cycle does."""
     if not settings.prometheus_url:
         return {}
     try:
@@ -62,6 +65,7 @@ def observed(settings: ControllerSettings) -> dict[tuple[str, str, str], tuple[f
     except PrometheusError as error:
         log.warning("no observed IO: %s", error)
         return {}
+    current = resolve_standalone(current, standalone_index(cache.snapshot().values()))
     keys = zip(current["namespace"], current["pod"], current["container"], strict=True)
     rates = zip(current["read_iops"], current["write_iops"], strict=True)
     return dict(zip(keys, rates, strict=True))

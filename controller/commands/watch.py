@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.kubeapi import COMPONENT as FIELD_MANAGER
 from controller.ownership import DIRECTIONS, STATE, read_record, tampered
 from controller.pods import PodCache, PodInfo
 from controller.settings import add_settings_arguments, settings_from
@@ -103,15 +104,36 @@ def _effective(pod: PodInfo | None) -> dict[str, str]:
 
 
 def _who(before: PodInfo | None, after: PodInfo | None) -> str:
-    """The controller writes keys that agree with its record and removes the record on
-    release; anything else was a person."""
-    if after is not None and after.annotations.get(MANAGED_BY) == MANAGED_BY_CONTROLLER:
-        held, problem = read_record(after)
-        if problem or tampered(after, held):
-            return "person"
+    """Who made the change: the field managers the API server recorded for the keys that were
+    set (managedFields), so a person writing keys that agree with the controller's record is
+    still a person. A removal leaves no writer there; nor do servers that keep no
+    managedFields: then the controller's own bookkeeping decides."""
+    writers = _writers(before, after)
+    if writers == {FIELD_MANAGER} or (not writers and _controller_wrote(after)):
+        assert after is not None
+        held, _ = read_record(after)
         rules = sorted({f"{h.group}/{h.rule}" for h in held.values()})
         return "controller" + (f" ({', '.join(rules)})" if rules else "")
+    if writers:
+        return f"person ({', '.join(sorted(writers - {FIELD_MANAGER}))})"
     was_managed = before is not None and before.annotations.get(MANAGED_BY) == MANAGED_BY_CONTROLLER
     if was_managed and after is not None and STATE not in after.annotations:
         return "controller (released)"
     return "person"
+
+
+def _writers(before: PodInfo | None, after: PodInfo | None) -> set[str]:
+    """The field managers of the keys this change set to a new value."""
+    if after is None:
+        return set()
+    old = before.annotations if before is not None else {}
+    changed = [key for key, value in after.annotations.items() if old.get(key) != value]
+    return {after.managers[key] for key in changed if after.managers.get(key)}
+
+
+def _controller_wrote(after: PodInfo | None) -> bool:
+    """Without managedFields: the controller only writes keys that agree with its record."""
+    if after is None or after.annotations.get(MANAGED_BY) != MANAGED_BY_CONTROLLER:
+        return False
+    held, problem = read_record(after)
+    return not problem and not tampered(after, held)

@@ -8,13 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import prometheus_client
 import pytest
 
 from controller.alert_sender import AlertSender
-from controller.alerts import DEGRADED_ALERT, LIMIT_ALERT, Alerting
+from controller.alerts import DEGRADED_ALERT, LIMIT_ALERT, Alert, Alerting
 from controller.webhook import webhook_payloads
 from sandbox.alertmanager import AlertmanagerServer, WebhookReceiver, free_port
 from tests.controller.decision_frames import applied, decision, decisions
@@ -205,3 +205,28 @@ def test_failed_deliveries_are_counted_and_retried_until_alertmanager_is_up(
             ) == pytest.approx(1.0)
     finally:
         sender.stop()
+
+
+def test_a_batch_that_cannot_be_sent_is_counted_and_the_next_one_still_goes_out(
+    alertmanager: AlertmanagerServer,
+    sender: AlertSender,
+    registry: prometheus_client.CollectorRegistry,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    def alert(pod: str, summary: str) -> Alert:
+        labels = {"alertname": LIMIT_ALERT, "group": "g", "rule": "r", "pod": pod}
+        return Alert(labels=labels, annotations={"summary": summary}, starts_at=time.time())
+
+    sender.send([alert("broken", cast(str, object()))])  # JSON cannot carry that summary
+    deadline = time.monotonic() + 30
+    while (
+        not registry.get_sample_value(
+            "iops_limit_alert_delivery_failures_total", {"alertmanager": alertmanager.url}
+        )
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+
+    sender.send([alert("fine", "ok")])
+    delivered = webhook_receiver.wait_for(lambda p: "fine" in pods_in(p, "firing"))
+    assert pods_in(delivered, "firing") == {"fine"}

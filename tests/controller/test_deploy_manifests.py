@@ -4,6 +4,7 @@ from typing import Any
 
 import yaml
 
+from controller.kubeapi import OPERATIONS
 from controller.rule_files import load_rules
 from controller.settings import ControllerSettings
 
@@ -42,19 +43,26 @@ def test_probes_point_at_the_health_server_and_the_rules_are_mounted_where_read(
     assert spec["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_rbac_grants_only_what_the_controller_calls() -> None:
+def granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (verb, group, resource)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_rbac_grants_exactly_the_calls_the_api_wrapper_makes() -> None:
     docs = documents("controller-rbac.yaml")
-    cluster = {
-        (tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"])
-        for r in docs["ClusterRole/iops-controller"]["rules"]
-    }
-    assert cluster == {
-        (("",), ("pods",)): {"get", "list", "watch", "patch"},
-        (("",), ("events",)): {"create", "patch"},
-    }
-    [lease] = docs["Role/iops-controller-leader-election"]["rules"]
-    assert set(lease["verbs"]) == {"get", "create", "update"}
-    assert docs["Role/iops-controller-leader-election"]["metadata"]["namespace"] == "iops-limit"
+    cluster = granted(docs["ClusterRole/iops-controller"]["rules"])
+    lease_role = docs["Role/iops-controller-leader-election"]
+    namespaced = granted(lease_role["rules"])
+    assert cluster | namespaced == set(OPERATIONS.values())
+    # The Lease is the only thing written in one namespace; nothing about it is cluster-wide.
+    assert {resource for _, _, resource in namespaced} == {"leases"}
+    assert not {resource for _, _, resource in cluster} & {"leases"}
+    assert lease_role["metadata"]["namespace"] == "iops-limit"
 
 
 def test_the_shipped_rules_pass_validation(tmp_path: Path) -> None:

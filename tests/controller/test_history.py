@@ -71,6 +71,27 @@ def test_a_gap_or_a_late_cycle_breaks_coverage_so_the_next_cycle_reseeds() -> No
     assert not late.covers(start=100, interval=10)
 
 
+def test_skipped_runs_are_counted_as_missed_steps_but_jitter_is_not() -> None:
+    history = History()
+    assert history.missed_steps(100, interval=10) == 0  # nothing to miss yet
+    history.add(rates({"p1": 1.0}), 100, interval=10)
+    assert history.missed_steps(114, interval=10) == 0  # late, but no step between
+    assert history.missed_steps(120, interval=10) == 1
+    assert history.missed_steps(141, interval=10) == 3
+
+
+def test_missed_steps_filled_from_prometheus_keep_coverage_and_the_steps_whole() -> None:
+    history = History()
+    for now in (100, 110):
+        history.add(rates({"p1": 1.0}), now, interval=10)
+    history.fill(iter([rates({"p1": 2.0}).assign(time=t) for t in (120.0, 130.0)]), end=130)
+    history.add(rates({"p1": 3.0}), 140, interval=10)
+    assert history.covers(start=100, interval=10)
+    frame = everything(history, start=100)
+    assert list(frame["time"]) == [100.0, 110.0, 120.0, 130.0, 140.0]
+    assert list(frame["write_iops"]) == [1.0, 1.0, 2.0, 2.0, 3.0]
+
+
 def test_only_relevant_rows_are_handed_out_but_every_step_keeps_a_row() -> None:
     history = History()
     history.add(rates({"p1": 9.0, "p2": 1.0}), 100, interval=10)

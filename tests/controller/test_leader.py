@@ -1,5 +1,8 @@
 """Lease election against the fake API through the real client, on clocks the test moves."""
 
+import time
+from typing import Any
+
 import pytest
 
 from controller.kubeapi import KubeApi
@@ -92,3 +95,53 @@ def test_a_refused_renewal_does_not_extend_leadership(api: KubeApi, kube_api: Fa
     assert a.try_acquire_or_renew()  # still inside the window of its last renewal
     clock.now += 2.1
     assert not a.is_leader()
+
+
+class SurprisingApi(KubeApi):
+    """The real API wrapper whose Lease read raises a non-API error the next ``failures``
+    times: a malformed answer or a bug, not a failure the code anticipated."""
+
+    def __init__(self, kube: FakeKube, failures: int) -> None:
+        super().__init__(kube.api_client(), TokenBucket(100, 100))
+        self.failures = failures
+
+    def read_lease(self, namespace: str, name: str) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TypeError("unexpected Lease shape")
+        return super().read_lease(namespace, name)
+
+
+def test_an_unexpected_error_loses_the_round_not_the_election(kube_api: FakeKube) -> None:
+    clock = Clock()
+    api = SurprisingApi(kube_api, failures=1)
+    a = elector(api, "a", clock)
+    assert not a.try_acquire_or_renew()
+    assert a.try_acquire_or_renew()
+    clock.now += 2
+    api.failures = 1
+    assert a.try_acquire_or_renew()  # still inside the window of its last renewal
+    clock.now += 6.1
+    assert not a.is_leader()  # and it lapses on time, as after any failed renewal
+
+
+def test_the_election_loop_keeps_running_through_unexpected_errors(kube_api: FakeKube) -> None:
+    changes: list[bool] = []
+    a = LeaderElector(
+        SurprisingApi(kube_api, failures=3),
+        namespace="iops-limit",
+        name="iops-controller",
+        identity="a",
+        lease_duration=10.0,
+        renew_period=0.05,
+        on_change=changes.append,
+    )
+    a.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not a.is_leader() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert a.is_leader()
+        assert changes == [True]
+    finally:
+        a.stop()

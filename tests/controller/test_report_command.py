@@ -17,7 +17,7 @@ import pytest
 from controller.cli import main
 from controller.ownership import Held, record_annotations
 from iops_limit.annotations import ContainerLimits
-from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
+from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates, container_id, pod_uid
 from sandbox.fake_kube import FakeKube
 from sandbox.prometheus import PrometheusServer, scraping
 
@@ -85,7 +85,14 @@ def reported(
             "node-c",
             containers=restic,
             annotations={"iops-limit/write-bps": "20000000"},
+            uid=pod_uid("ops", "backup-0"),
+            container_ids={"restic": "containerd://" + container_id("ops", "backup-0", "restic")},
         )
+    )
+    # backup-0 runs on a node whose cAdvisor runs standalone: its series carry only the
+    # cgroup path (cgroupfs layout) and the container ID.
+    cadvisor_exporter.set_rates(
+        "ops", "backup-0", "restic", write_iops=300, standalone=True, driver="cgroupfs", since=900
     )
     # 1480 write IOPS until the limit ten minutes ago, about 490 since.
     cadvisor_exporter.set_rates(
@@ -132,6 +139,10 @@ def test_report_shows_limits_in_force_released_and_a_persons_with_observed_io(
     assert "writer-0/app on node-a: write 500 IOPS\n" in text
     assert "batch-1/job on unknown node: write 500 IOPS  [released]" in text
     assert "backup-0/restic on node-c: write 20.0 MB/s" in text
+    backup = text.split("backup-0/restic")[1]
+    backup_now = re.search(r"observed now: .*write (\d+) IOPS", backup)
+    assert backup_now is not None, backup  # the standalone series, mapped to the pod
+    assert 250 <= int(backup_now.group(1)) <= 350
     assert "reason: write_iops 1480 > 1000 for 5m" in text
     writer = text.split("writer-0/app")[1].split("batch-1/job")[0]
     now_iops = re.search(r"observed now: .*write (\d+) IOPS", writer)

@@ -39,3 +39,11 @@ def test_a_dropped_connection_is_unavailable_and_names_the_call() -> None:
 def test_errors_that_are_not_the_clients_pass_through_untouched() -> None:
     with pytest.raises(ZeroDivisionError):
         call("divide", fail_with, ZeroDivisionError("bug"))
+
+
+def test_a_client_error_quoting_the_server_url_hides_its_user_info() -> None:
+    bad = urllib3.exceptions.LocationParseError("http://admin:pa55@api.example:6443x")
+    with pytest.raises(Unavailable) as raised:
+        call("list pods", fail_with, bad)
+    assert "pa55" not in str(raised.value)
+    assert "http://***@api.example:6443x" in str(raised.value)

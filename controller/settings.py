@@ -104,6 +104,9 @@ class ControllerSettings:
     lease_duration: float = duration_setting("15s", "how long a Lease holds without renewal")
     lease_renew: float = duration_setting("5s", "how often the leader renews its Lease")
     identity: str = setting("", "this replica's name in the Lease (default: POD_NAME, hostname)")
+    # deploy/controller.yaml sets both from the downward API.
+    pod_name: str = setting("", "this replica's pod (downward API); names it in the Lease")
+    pod_namespace: str = setting("", "this replica's namespace (downward API); the Lease's")
     metrics_address: str = setting("0.0.0.0", "address /metrics, /healthz, /readyz listen on")
     metrics_port: int = setting(
         8080, "port of /metrics, /healthz, /readyz; 0 = off", parse=parse_port
@@ -117,12 +120,10 @@ class ControllerSettings:
             raise SettingsError("PROMETHEUS_URL / --prometheus-url is required")
 
     def lease_holder(self) -> str:
-        return (
-            self.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        )
+        return self.identity or self.pod_name or f"{socket.gethostname()}-{os.getpid()}"
 
     def lease_namespace_or_default(self) -> str:
-        return self.lease_namespace or os.environ.get("POD_NAMESPACE") or "default"
+        return self.lease_namespace or self.pod_namespace or "default"
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ variable; see :mod:`iops_limit.settings`). Commands that need Prometheus call
 """
 
 import argparse
+import logging
 import os
 import re
 import socket
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from iops_limit.settings import (
     SettingsError,
     add_arguments,
+    describe,
     duration_setting,
     from_args,
     parse_list,
@@ -138,3 +140,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Contr
     if settings.lease_renew >= settings.lease_duration:
         raise SettingsError("LEASE_RENEW must be shorter than LEASE_DURATION")
     return settings
+
+
+def log_settings(settings: ControllerSettings, log: logging.Logger) -> None:
+    """The effective settings, once at start-up of every command that reads them; secrets
+    and header values masked (:func:`iops_limit.settings.describe`)."""
+    for name, value in describe(settings).items():
+        log.info("setting %s=%s", name, value)

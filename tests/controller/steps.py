@@ -89,4 +89,6 @@ def first_complete(
 
 
 def first_with(steps: Sequence[Step], action: str) -> Step:
-    return next(step for step in steps if step.action == action)
+    found = next((step for step in steps if step.action == action), None)
+    assert found is not None, f"no step decided {action!r}: {steps}"
+    return found

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from sandbox.cadvisor_exporter import ContainerSeries
-from tests.controller.steps import first_complete, observed, seeded
+from tests.controller.steps import first_complete, first_with, observed, seeded
 from tests.fixtures.controller import FAST, Cluster, RunningController, wait_for
 
 WRITE_KEY = "iops-limit/write-iops.app"
@@ -81,7 +81,7 @@ def test_prometheus_down_for_longer_than_the_release_for_releases_nothing(
     # (history re-read from Prometheus after the gap), not at once on the outage's silence.
     cycles = observed(controller.results)[decided:]
     history = seeded(controller.settings, RELEASE_FOR, cycles[0].time)
-    released_at = next(step for step in cycles if step.action == "release")
+    released_at = first_with(cycles, "release")
     assert released_at == first_complete(cycles, lambda w: w < 250, RELEASE_FOR, INTERVAL, history)
     assert cycles[0].action == "keep"
 

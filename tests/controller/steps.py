@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from controller.cycle import CycleResult
 from controller.settings import ControllerSettings
 from controller.wiring import prometheus_source
+from tests.fixtures.controller import RunningController, wait_for
 
 Key = tuple[str, str, str]
 WRITER: Key = ("shop", "writer", "app")
@@ -91,4 +92,18 @@ def first_complete(
 def first_with(steps: Sequence[Step], action: str) -> Step:
     found = next((step for step in steps if step.action == action), None)
     assert found is not None, f"no step decided {action!r}: {steps}"
+    return found
+
+
+def decided_steps(controller: RunningController, action: str, start: int = 0) -> list[Step]:
+    """The controller's steps from the ``start``-th on, once one of them decided ``action``.
+
+    Wait for this, not for the annotation: a cycle patches and records its Events before it
+    hands over its result."""
+
+    def steps() -> list[Step] | None:
+        seen = observed(controller.results)[start:]
+        return seen if any(step.action == action for step in seen) else None
+
+    found: list[Step] = wait_for(steps, f"a step deciding {action}")
     return found

@@ -1,7 +1,7 @@
 """End to end: real Prometheus scraping the exporter, the fake API, the real controller."""
 
 from controller.ownership import format_time
-from tests.controller.steps import first_complete, first_with, observed
+from tests.controller.steps import decided_steps, first_complete, first_with
 from tests.fixtures.controller import FAST, Cluster, wait_for
 
 WRITE_KEY = "iops-limit/write-iops.app"
@@ -88,7 +88,7 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
     }
     wait_for(lambda: controller.sample("iops_limit_applied", labels) == 500.0, "the gauge")
     # Not before `for` and not after: at the first step where the rule had held for 4s.
-    steps = observed(controller.results)
+    steps = decided_steps(controller, "apply")
     limited_at = first_with(steps, "apply")
     assert limited_at == first_complete(steps, lambda w: w > 1000, 4.0, INTERVAL)
     assert annotations["iops-limit/since"] == format_time(limited_at.time)
@@ -97,7 +97,7 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
     wait_for(lambda: WRITE_KEY not in cluster.annotations("shop", "writer"), "the release")
     assert cluster.annotations("shop", "writer") == {}
     wait_for(lambda: len(cluster.events("IOPSLimitReleased")) == 1, "the release Event")
-    after = observed(controller.results)[len(steps) :]
+    after = decided_steps(controller, "release", len(steps))
     released_at = first_with(after, "release")
     assert released_at == first_complete(after, lambda w: w < 250, 4.0, INTERVAL)
     # Not early: demand was already under the release threshold at the steps before, and

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from sandbox.cadvisor_exporter import ContainerSeries
-from tests.controller.steps import first_complete, first_with, observed, seeded
+from tests.controller.steps import decided_steps, first_complete, first_with, observed, seeded
 from tests.fixtures.controller import FAST, Cluster, RunningController, wait_for
 
 WRITE_KEY = "iops-limit/write-iops.app"
@@ -54,11 +54,14 @@ def test_prometheus_down_for_longer_than_the_release_for_releases_nothing(
 ) -> None:
     limited_writer(cluster)
     controller = cluster.run()
-    wait_for(lambda: cluster.annotations("shop", "writer").get(WRITE_KEY), "the limit")
+    decided_steps(controller, "apply")
     assert cluster.prometheus is not None
     cluster.prometheus.stop()
     # Demand falls under the release threshold while nobody can see it.
     cluster.exporter.set_rates("shop", "writer", "app", write_iops=10)
+    # Cycles run one at a time: after a failed one, no cycle that still read Prometheus is
+    # left to write or decide.
+    wait_for(lambda: controller.cycles("prometheus_error") >= 1, "a failed cycle")
     cluster.kube.clear_requests()
     decided = len(controller.results)
     wait_for(
@@ -79,7 +82,7 @@ def test_prometheus_down_for_longer_than_the_release_for_releases_nothing(
     wait_for(lambda: WRITE_KEY not in cluster.annotations("shop", "writer"), "the release")
     # Back to normal: released at the step the release window completed on fresh readings
     # (history re-read from Prometheus after the gap), not at once on the outage's silence.
-    cycles = observed(controller.results)[decided:]
+    cycles = decided_steps(controller, "release", decided)
     history = seeded(controller.settings, RELEASE_FOR, cycles[0].time)
     released_at = first_with(cycles, "release")
     assert released_at == first_complete(cycles, lambda w: w < 250, RELEASE_FOR, INTERVAL, history)
@@ -89,9 +92,9 @@ def test_prometheus_down_for_longer_than_the_release_for_releases_nothing(
 def test_a_limited_container_prometheus_has_no_data_for_keeps_its_limit(cluster: Cluster) -> None:
     series = limited_writer(cluster)
     controller = cluster.run()
-    wait_for(lambda: cluster.annotations("shop", "writer").get(WRITE_KEY), "the limit")
+    # After a step that kept the limit, the cycle that applied it has finished writing.
+    decided = len(decided_steps(controller, "keep"))
     cluster.kube.clear_requests()
-    decided = len(controller.results)
     cluster.exporter.remove(series)  # its series go stale: Prometheus returns nothing for it
 
     def silent_steps() -> int:

@@ -2,7 +2,7 @@
 controller that kept running would have, for a limit and for its release (DESIGN.md: derive
 ``for`` from Prometheus history, not only from memory). Measured in evaluation steps."""
 
-from tests.controller.steps import Step, first_complete, first_with, observed, seeded
+from tests.controller.steps import Step, decided_steps, first_complete, first_with, observed, seeded
 from tests.fixtures.controller import FAST, Cluster, RunningController, wait_for
 
 WRITE_KEY = "iops-limit/write-iops.app"
@@ -30,8 +30,8 @@ def test_a_restart_mid_window_neither_hastens_nor_delays_the_limit_or_its_releas
     assert WRITE_KEY not in cluster.annotations("shop", "writer")
 
     second = cluster.run()
-    wait_for(lambda: cluster.annotations("shop", "writer").get(WRITE_KEY), "the limit")
-    cycles = steps_since(second)
+    cycles = decided_steps(second, "apply")
+    assert cluster.annotations("shop", "writer")[WRITE_KEY] == "500"
     assert cycles[0].action == "none", "the restart did not fall inside the window"
     history = seeded(second.settings, FOR, cycles[0].time)
     limited_at = first_with(cycles, "apply")
@@ -46,8 +46,8 @@ def test_a_restart_mid_window_neither_hastens_nor_delays_the_limit_or_its_releas
     second.stop()
 
     third = cluster.run()
-    wait_for(lambda: WRITE_KEY not in cluster.annotations("shop", "writer"), "the release")
-    cycles = steps_since(third)
+    cycles = decided_steps(third, "release")
+    assert WRITE_KEY not in cluster.annotations("shop", "writer")
     assert cycles[0].action == "keep", "the restart did not fall inside the release window"
     history = seeded(third.settings, FOR, cycles[0].time)
     released_at = first_with(cycles, "release")

@@ -6,6 +6,7 @@ variable; see :mod:`iops_limit.settings`). Commands that need Prometheus call
 """
 
 import argparse
+import logging
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from iops_limit.redact import mask_userinfo
 from iops_limit.settings import (
     SettingsError,
     add_arguments,
+    describe,
     duration_setting,
     from_args,
     parse_list,
@@ -118,6 +120,9 @@ class ControllerSettings:
     lease_duration: float = duration_setting("15s", "how long a Lease holds without renewal")
     lease_renew: float = duration_setting("5s", "how often the leader renews its Lease")
     identity: str = setting("", "this replica's name in the Lease (default: POD_NAME, hostname)")
+    # deploy/controller.yaml sets both from the downward API.
+    pod_name: str = setting("", "this replica's pod (downward API); names it in the Lease")
+    pod_namespace: str = setting("", "this replica's namespace (downward API); the Lease's")
     metrics_address: str = setting("0.0.0.0", "address /metrics, /healthz, /readyz listen on")
     metrics_port: int = setting(
         8080, "port of /metrics, /healthz, /readyz; 0 = off", parse=parse_port
@@ -131,12 +136,10 @@ class ControllerSettings:
             raise SettingsError("PROMETHEUS_URL / --prometheus-url is required")
 
     def lease_holder(self) -> str:
-        return (
-            self.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-        )
+        return self.identity or self.pod_name or f"{socket.gethostname()}-{os.getpid()}"
 
     def lease_namespace_or_default(self) -> str:
-        return self.lease_namespace or os.environ.get("POD_NAMESPACE") or "default"
+        return self.lease_namespace or self.pod_namespace or "default"
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,3 +154,10 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Contr
     if settings.lease_renew >= settings.lease_duration:
         raise SettingsError("LEASE_RENEW must be shorter than LEASE_DURATION")
     return settings
+
+
+def log_settings(settings: ControllerSettings, log: logging.Logger) -> None:
+    """The effective settings, once at start-up of every command that reads them; secrets
+    and header values masked (:func:`iops_limit.settings.describe`)."""
+    for name, value in describe(settings).items():
+        log.info("setting %s=%s", name, value)

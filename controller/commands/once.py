@@ -15,7 +15,7 @@ import pandas as pd
 from controller.kubeapi import KubeApi
 from controller.pods import PodCache
 from controller.rule_files import RuleFileError, load_rules
-from controller.settings import add_settings_arguments, settings_from
+from controller.settings import add_settings_arguments, log_settings, settings_from
 from controller.tables import figure, limit_text, render
 from controller.wiring import build_cycle, kube_api, prometheus_source
 from iops_limit.kube import KubeError
@@ -46,6 +46,7 @@ def main(args: argparse.Namespace) -> int:
     except (SettingsError, RuleFileError) as error:
         log.error("%s", error)
         return 2
+    log_settings(settings, log)
     try:
         api: KubeApi = kube_api(settings)
         cache = PodCache(api)

@@ -25,7 +25,12 @@ from controller.report import (
 )
 from controller.report_sources import gather_from_prometheus, records_in_force, with_rule_details
 from controller.rule_files import RuleFileError, load_rules
-from controller.settings import ControllerSettings, add_settings_arguments, settings_from
+from controller.settings import (
+    ControllerSettings,
+    add_settings_arguments,
+    log_settings,
+    settings_from,
+)
 from controller.wiring import kube_api, prometheus_source
 from iops_limit.kube import KubeError
 from iops_limit.settings import SettingsError, parse_list, parse_seconds
@@ -71,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
     except (SettingsError, ValueError) as error:
         log.error("%s", error)
         return 2
+    log_settings(settings, log)
     now = time.time()
     try:
         cache = PodCache(kube_api(settings))

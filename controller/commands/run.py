@@ -8,8 +8,8 @@ import threading
 from typing import Any
 
 from controller.service import Service
-from controller.settings import add_settings_arguments, settings_from
-from iops_limit.settings import SettingsError, describe
+from controller.settings import add_settings_arguments, log_settings, settings_from
+from iops_limit.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,7 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as error:
         log.error("%s", error)
         return 2
-    for name, value in describe(settings).items():
-        log.info("setting %s=%s", name, value)
+    log_settings(settings, log)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -11,7 +11,12 @@ from typing import Any
 from controller.ownership import Owner, classify, format_time
 from controller.pods import PodCache, standalone_index
 from controller.prometheus import PrometheusError, resolve_standalone
-from controller.settings import ControllerSettings, add_settings_arguments, settings_from
+from controller.settings import (
+    ControllerSettings,
+    add_settings_arguments,
+    log_settings,
+    settings_from,
+)
 from controller.tables import figure, limit_text, render
 from controller.wiring import kube_api, prometheus_source
 from iops_limit.kube import KubeError
@@ -37,6 +42,7 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as error:
         log.error("%s", error)
         return 2
+    log_settings(settings, log)
     try:
         cache = PodCache(kube_api(settings))
         cache.sync()

@@ -15,7 +15,7 @@ from typing import Any
 from controller.kubeapi import COMPONENT as FIELD_MANAGER
 from controller.ownership import DIRECTIONS, STATE, read_record, tampered
 from controller.pods import PodCache, PodInfo
-from controller.settings import add_settings_arguments, settings_from
+from controller.settings import add_settings_arguments, log_settings, settings_from
 from controller.tables import limit_text
 from controller.wiring import kube_api
 from iops_limit.annotations import MANAGED_BY, MANAGED_BY_CONTROLLER, InvalidLimit, parse_pod_limits
@@ -38,6 +38,7 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as error:
         log.error("%s", error)
         return 2
+    log_settings(settings, log)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -30,7 +30,6 @@ def test_the_shipped_deployment_only_reports_until_an_operator_turns_dry_run_off
 
 def test_every_variable_the_deployment_sets_is_a_controller_setting() -> None:
     known = {f.name.upper() for f in dataclasses.fields(ControllerSettings)}
-    known |= {"POD_NAME", "POD_NAMESPACE"}  # identity and Lease namespace defaults
     assert {e["name"] for e in container()["env"]} <= known
 
 

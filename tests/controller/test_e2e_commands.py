@@ -26,9 +26,19 @@ def environment(cluster: Cluster, **extra: str) -> dict[str, str]:
         "MIN_HOLD": "0s",
         "METRICS_PORT": "0",
         "LEASE_NAMESPACE": "iops-limit",
+        # A header value stands in for a secret: the settings log must mask it.
+        "PROMETHEUS_HEADERS": "X-Scope-OrgID=tenant-secret",
     }
     env.update(extra)
     return env
+
+
+def assert_settings_logged(stderr: str) -> None:
+    """Every command logs its effective settings at start-up, secrets masked."""
+    assert "setting INTERVAL=1s" in stderr
+    assert "setting RATE_WINDOW=" in stderr
+    assert "setting PROMETHEUS_HEADERS=X-Scope-OrgID=***" in stderr
+    assert "tenant-secret" not in stderr
 
 
 def controller(cluster: Cluster, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -62,6 +72,7 @@ def test_once_dry_run_prints_the_decision_table_and_patches_nothing(cluster: Clu
     two_pods(cluster)
     done = controller(cluster, "once", "--dry-run", "--rate-window", "30s")
     assert done.returncode == 0, done.stderr
+    assert_settings_logged(done.stderr)
     lines = done.stdout.splitlines()
     assert lines[0].split() == [
         "CONTAINER", "READ", "IOPS", "WRITE", "IOPS", "RULE", "DECISION", "LIMIT", "REASON",
@@ -91,6 +102,7 @@ def test_status_lists_controller_and_person_limits_with_observed_io(cluster: Clu
     assert controller(cluster, "once", "--rate-window", "30s").returncode == 0
     done = controller(cluster, "status", "--output", "json", "--rate-window", "30s")
     assert done.returncode == 0, done.stderr
+    assert_settings_logged(done.stderr)
     rows = {row["pod"]: row for row in json.loads(done.stdout)}
     assert rows["shop/writer"]["by"] == "controller noisy/writer"
     assert rows["shop/writer"]["limit"] == "write 500 IOPS"
@@ -110,10 +122,12 @@ def test_watch_streams_limit_changes_with_who_made_them(cluster: Cluster) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
+    started: list[str] = []
     try:
         assert watcher.stderr is not None and watcher.stdout is not None
-        while "watching limit changes" not in watcher.stderr.readline():
-            pass  # start-up log lines; readline blocks until the next one
+        while not started or "watching limit changes" not in started[-1]:
+            # Start-up log lines; readline blocks until the next one.
+            started.append(watcher.stderr.readline())
         assert controller(cluster, "once", "--rate-window", "30s").returncode == 0
         pod = cluster.kube.get_pod("shop", "manual")
         pod["metadata"]["annotations"]["iops-limit/read-iops"] = "900"
@@ -132,6 +146,7 @@ def test_watch_streams_limit_changes_with_who_made_them(cluster: Cluster) -> Non
     )
     assert second["by"] == "person"
     assert watcher.returncode == 0
+    assert_settings_logged("".join(started))
 
 
 def test_run_stops_cleanly_on_sigterm_and_releases_its_lease(cluster: Cluster) -> None:
@@ -145,7 +160,6 @@ def test_run_stops_cleanly_on_sigterm_and_releases_its_lease(cluster: Cluster) -
             IDENTITY="replica-a",
             LEASE_DURATION=f"{FAST['lease_duration']:g}s",
             LEASE_RENEW="1s",
-            PROMETHEUS_HEADERS="X-Scope-OrgID=tenant-secret",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -163,9 +177,7 @@ def test_run_stops_cleanly_on_sigterm_and_releases_its_lease(cluster: Cluster) -
             service.kill()
     assert service.returncode == 0, stderr
     assert _holder(cluster) in ("", None)
-    assert "setting INTERVAL=1s" in stderr
-    assert "X-Scope-OrgID=***" in stderr
-    assert "tenant-secret" not in stderr
+    assert_settings_logged(stderr)
 
 
 def _holder(cluster: Cluster) -> Any:

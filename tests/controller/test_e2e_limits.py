@@ -1,11 +1,11 @@
 """End to end: real Prometheus scraping the exporter, the fake API, the real controller."""
 
-import time
-
-from controller.ownership import parse_time
-from tests.fixtures.controller import Cluster, wait_for
+from controller.ownership import format_time
+from tests.controller.steps import decided_steps, first_complete, first_with
+from tests.fixtures.controller import FAST, Cluster, wait_for
 
 WRITE_KEY = "iops-limit/write-iops.app"
+INTERVAL = FAST["interval"]
 
 
 def test_once_limits_what_history_shows_over_the_threshold_for_longer_than_for(
@@ -59,7 +59,6 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
     wait_for(lambda: controller.cycles() >= 2, "two quiet cycles")
     assert cluster.annotations("shop", "writer") == {}
 
-    rose_at = time.time()
     cluster.exporter.set_rates("shop", "writer", "app", write_iops=3000)
     annotations = wait_for(
         lambda: (
@@ -70,7 +69,6 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
     )
     assert annotations["iops-limit/managed-by"] == "iops-controller"
     assert annotations["iops-limit/rule"] == "noisy/writer"
-    # Not before `for`: the rule held for 4s at the earliest once the rate rose.
     applied = wait_for(
         lambda: [
             e for e in cluster.events("IOPSLimitApplied") if e["involvedObject"]["name"] == "writer"
@@ -89,9 +87,21 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
         "rule": "noisy/writer",
     }
     wait_for(lambda: controller.sample("iops_limit_applied", labels) == 500.0, "the gauge")
-    assert parse_time(annotations["iops-limit/since"]) >= rose_at + 4 - 1  # RFC 3339: whole seconds
+    # Not before `for` and not after: at the first step where the rule had held for 4s.
+    steps = decided_steps(controller, "apply")
+    limited_at = first_with(steps, "apply")
+    assert limited_at == first_complete(steps, lambda w: w > 1000, 4.0, INTERVAL)
+    assert annotations["iops-limit/since"] == format_time(limited_at.time)
 
     cluster.exporter.set_rates("shop", "writer", "app", write_iops=50)
     wait_for(lambda: WRITE_KEY not in cluster.annotations("shop", "writer"), "the release")
     assert cluster.annotations("shop", "writer") == {}
     wait_for(lambda: len(cluster.events("IOPSLimitReleased")) == 1, "the release Event")
+    after = decided_steps(controller, "release", len(steps))
+    released_at = first_with(after, "release")
+    assert released_at == first_complete(after, lambda w: w < 250, 4.0, INTERVAL)
+    # Not early: demand was already under the release threshold at the steps before, and
+    # the limit stayed in force at each of them.
+    waiting = [step for step in after if step.time < released_at.time and step.write_iops < 250]
+    assert len(waiting) >= 4
+    assert all(step.limited and step.action == "keep" for step in waiting)

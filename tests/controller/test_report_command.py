@@ -6,6 +6,7 @@ from the cAdvisor series, now and at the time of the decision.
 """
 
 import json
+import logging
 import re
 import socket
 import time
@@ -198,3 +199,21 @@ def test_report_without_prometheus_still_lists_the_limits_in_force(
     assert "writer-0/app on node-a: write 500 IOPS" in text
     assert "batch-1" not in text  # the released one is only known to Prometheus
     assert "Prometheus failed" in caplog.text
+
+
+def test_report_logs_its_settings_at_start_with_header_values_masked(
+    kubeconfig: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="controller")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    flags = ["--kubeconfig", str(kubeconfig), "--prometheus-url", unreachable]
+    flags += ["--rules-path", str(tmp_path), "--prometheus-headers", "X-Scope-OrgID=tenant-secret"]
+    report(flags, capsys)
+    assert f"setting PROMETHEUS_URL={unreachable}" in caplog.text
+    assert "setting PROMETHEUS_HEADERS=X-Scope-OrgID=***" in caplog.text
+    assert "tenant-secret" not in caplog.text

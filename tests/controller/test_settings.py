@@ -1,4 +1,5 @@
 import argparse
+import os
 
 import pytest
 
@@ -65,3 +66,28 @@ def test_prometheus_url_is_required_only_where_asked_for() -> None:
     with pytest.raises(SettingsError, match="PROMETHEUS_URL / --prometheus-url is required"):
         settings.require_prometheus()
     parse([], {"PROMETHEUS_URL": "http://127.0.0.1:9090/prefix"}).require_prometheus()
+
+
+def test_pod_name_and_namespace_name_the_lease_from_flags_or_the_environment() -> None:
+    settings = parse([], {"POD_NAME": "iops-controller-7d9f-abcde", "POD_NAMESPACE": "iops-limit"})
+    assert settings.lease_holder() == "iops-controller-7d9f-abcde"
+    assert settings.lease_namespace_or_default() == "iops-limit"
+    flagged = parse(["--pod-name", "from-flag", "--pod-namespace", "ns-flag"], {"POD_NAME": "env"})
+    assert flagged.lease_holder() == "from-flag"
+    assert flagged.lease_namespace_or_default() == "ns-flag"
+    explicit = parse(["--identity", "me", "--lease-namespace", "leases"], {"POD_NAME": "env"})
+    assert (explicit.lease_holder(), explicit.lease_namespace_or_default()) == ("me", "leases")
+
+
+def test_the_lease_identity_reads_only_the_settings_object_never_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Settings are read once from the mapping given; a variable set later, or only in this
+    # process' environment, must not change who holds the Lease.
+    monkeypatch.setenv("POD_NAME", "from-os-environ")
+    monkeypatch.setenv("POD_NAMESPACE", "from-os-environ")
+    settings = parse([], {})
+    assert settings.lease_holder() != "from-os-environ"
+    assert settings.lease_holder().endswith(f"-{os.getpid()}")
+    assert settings.lease_namespace_or_default() == "default"
+    assert describe(parse([], {"POD_NAME": "p", "POD_NAMESPACE": "n"}))["POD_NAME"] == "p"

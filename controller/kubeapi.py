@@ -17,7 +17,7 @@ import urllib3
 from kubernetes.watch.watch import iter_resp_lines
 
 from controller.ratelimit import TokenBucket
-from iops_limit.kube import Expired, KubeError, PodRef, call, post_event
+from iops_limit.kube import Expired, KubeError, NotFound, PodRef, call, post_event
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,16 @@ class KubeApi:
     def _call(
         self, operation: str, what: str, function: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
-        """One rate-limited call; a failure is counted under ``operation``, then raised."""
+        """One rate-limited call; a failure is counted under ``operation``, then raised.
+
+        A 404 is an answer, not a failure: a pod deleted since the last list, a Lease not yet
+        created. Counting it would page operators for a cluster doing its normal work.
+        """
         self._bucket.acquire()
         try:
             return call(what, function, *args, **kwargs)
+        except NotFound:
+            raise
         except KubeError:
             self._on_error(operation)
             raise

@@ -106,8 +106,9 @@ def gather_from_prometheus(
     source: PrometheusSource, current: Sequence[LimitRecord], window: float, now: float
 ) -> list[LimitRecord]:
     """In-force records plus those released within the window, with observed IO."""
-    series = query_range(source, GAUGE_QUERY, now - window, now, history_step(window))
-    records = combine(current, past_limits(series))
+    step = history_step(window)
+    series = query_range(source, GAUGE_QUERY, now - window, now, step)
+    records = combine(current, past_limits(series, step))
     rates_now = rates_by_container(source.current(now))
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)
     if len(sinces) > MAX_DECISION_LOOKUPS:

@@ -98,8 +98,12 @@ def query_range(
 
 
 def history_step(window: float) -> float:
-    """About 500 points per series over the window, never finer than 15 s."""
-    return max(15.0, math.ceil(window / 500))
+    """About 500 points per series over the window, at least a second apart.
+
+    Fine enough that a limit held for a few seconds shows (a step point must fall inside it),
+    coarse enough for a day's window; steps finer than the scrape interval cost nothing more.
+    """
+    return max(1.0, math.ceil(window / 500))
 
 
 def gather_from_prometheus(

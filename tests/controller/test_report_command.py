@@ -17,7 +17,8 @@ import pytest
 from controller.cli import main
 from controller.ownership import Held, record_annotations
 from iops_limit.annotations import ContainerLimits
-from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import Phase, Rates
 from sandbox.fake_kube import FakeKube
 from sandbox.prometheus import PrometheusServer, scraping
 

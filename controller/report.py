@@ -250,7 +250,9 @@ def render_alertmanager(
                 limits=record.limits,
                 since=record.since if record.since is not None else report.now,
             ),
-            ends_at=record.released,
+            # Released means resolved by now: the gauge's last step may be ``now`` itself,
+            # and the query's start rounded to milliseconds can put it a hair later.
+            ends_at=None if record.released is None else min(record.released, report.now),
         )
         alerts.setdefault(alert.fingerprint, alert)
     payloads = webhook_payloads(

@@ -55,14 +55,17 @@ def _episodes(
     return runs
 
 
-def past_limits(series: Iterable[Mapping[str, Any]], step: float) -> list[LimitRecord]:
+def past_limits(
+    series: Iterable[Mapping[str, Any]], step: float, min_gap: float = 0.0
+) -> list[LimitRecord]:
     """Limits the gauge showed within the range, one record per container, rule and episode.
 
     ``series`` is a range query's ``result`` (matrix) at ``step`` seconds. A limit released and
-    set again is two records. ``since`` is an episode's first sample (the window may cut off an
-    earlier start), ``released`` its last one: whether the limit is still in force is for the
-    annotations to say (:func:`combine`). Limits are the last value per direction, the node
-    the last one the gauge named.
+    set again is two records: the gauge absent for more than ``GAP_STEPS`` steps and at least
+    ``min_gap`` seconds (shorter gaps are missed scrapes, a controller restart). ``since`` is
+    an episode's first sample (the window may cut off an earlier start), ``released`` its last
+    one: whether the limit is still in force is for the annotations to say (:func:`combine`).
+    Limits are the last value per direction, the node the last one the gauge named.
     """
     by_key: dict[RecordKey, _Samples] = {}
     for entry in series:
@@ -83,7 +86,7 @@ def past_limits(series: Iterable[Mapping[str, Any]], step: float) -> list[LimitR
         samples.points += [(float(t), direction, float(v), node) for t, v in values]
     records = []
     for (namespace, pod, container, _), samples in by_key.items():
-        for run in _episodes(samples.points, GAP_STEPS * step):
+        for run in _episodes(samples.points, max(GAP_STEPS * step, min_gap)):
             nodes = [node for *_, node in run if node]
             records.append(
                 LimitRecord(

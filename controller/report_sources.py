@@ -107,12 +107,20 @@ def history_step(window: float) -> float:
 
 
 def gather_from_prometheus(
-    source: PrometheusSource, current: Sequence[LimitRecord], window: float, now: float
+    source: PrometheusSource,
+    current: Sequence[LimitRecord],
+    window: float,
+    now: float,
+    min_hold: float = 0.0,
 ) -> list[LimitRecord]:
-    """In-force records plus those released within the window, with observed IO."""
+    """In-force records plus those released within the window, with observed IO.
+
+    ``min_hold`` is the controller's ``MIN_HOLD``: a gap in the gauge shorter than that cannot
+    be a release and a new limit (they are at least that far apart), only missed scrapes.
+    """
     step = history_step(window)
     series = query_range(source, GAUGE_QUERY, now - window, now, step)
-    records = combine(current, past_limits(series, step))
+    records = combine(current, past_limits(series, step, min_gap=min_hold))
     rates_now = rates_by_container(source.current(now))
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)
     if len(sinces) > MAX_DECISION_LOOKUPS:

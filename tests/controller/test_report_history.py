@@ -112,6 +112,14 @@ def test_a_limit_released_and_set_again_is_two_records_each_with_its_node() -> N
     ]
 
 
+def test_a_gap_shorter_than_the_minimum_hold_is_missed_scrapes_not_a_release() -> None:
+    points = every_step(NOW - 900, NOW - 600, 500) + every_step(NOW - 420, NOW - 300, 500)
+    gauge = [series("writer-0", "write_iops", "noisy/sustained-writer", points)]
+    (record,) = past_limits(gauge, STEP, min_gap=300.0)
+    assert (record.since, record.released) == (NOW - 900, NOW - 300)
+    assert len(past_limits(gauge, STEP, min_gap=60.0)) == 2
+
+
 def test_the_episode_of_the_limit_in_force_is_dropped_and_earlier_ones_stay_released() -> None:
     limited_again = dataclasses.replace(
         WRITER, group="noisy", rule="sustained-writer", since=NOW - 900

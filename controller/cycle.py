@@ -266,6 +266,7 @@ class Cycle:
                                 float(value),
                                 limits.owner.value,
                                 rule,
+                                pod.node,
                             )
                         )
         for owner, count in limited.items():

@@ -19,6 +19,8 @@ class AppliedLimit:
     value: float
     owner: str  # controller or person
     rule: str  # group/rule, "" when set by a person
+    # The pod's node: the report shows where a released limit ran after its pod is gone.
+    node: str = ""
 
 
 class _AppliedCollector(Collector):
@@ -32,7 +34,7 @@ class _AppliedCollector(Collector):
         family = GaugeMetricFamily(
             "iops_limit_applied",
             "Limit in force per container and direction (IOPS or bytes/s), from the annotations",
-            labels=["namespace", "pod", "container", "direction", "owner", "rule"],
+            labels=["namespace", "pod", "container", "direction", "owner", "rule", "node"],
         )
         for limit in self.limits:
             family.add_metric(
@@ -43,6 +45,7 @@ class _AppliedCollector(Collector):
                     limit.direction,
                     limit.owner,
                     limit.rule,
+                    limit.node,
                 ],
                 limit.value,
             )

@@ -57,7 +57,8 @@ class RuleReloader(Generic[R]):
         self._load = load
         self._errors: tuple[type[Exception], ...] = (*errors, OSError)
         self._metrics = metrics
-        self._seen = fingerprint(path)
+        # None after the path could not be read: whatever is there next is loaded afresh.
+        self._seen: Fingerprint | None = fingerprint(path)
         self.rules: R = load(path)
         # Why the newest files were rejected, until a good set loads (the degraded alert).
         self.error: str | None = None
@@ -67,9 +68,15 @@ class RuleReloader(Generic[R]):
         try:
             seen = fingerprint(self._path)
         except OSError as error:
-            log.warning(
-                "rules: cannot read %s: %s; keeping the current rule set", self._path, error
-            )
+            if self._seen is not None:
+                log.error(
+                    "rules: cannot read %s: %s; keeping the current rule set", self._path, error
+                )
+                self._count("failure")
+            # An unreadable rule path is as degraded as a rejected rule set: the files say one
+            # thing, the controller runs another.
+            self.error = f"cannot read {self._path}: {error.strerror or error}"
+            self._seen = None
             return False
         if seen == self._seen:
             return False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from controller.alerts import LimitFacts, limit_alert
+from controller.alerts import Alert, LimitFacts, limit_alert
 from controller.figures import format_limits, format_observed, rfc3339
 from controller.webhook import webhook_payloads
 from iops_limit.durations import format_duration
@@ -227,8 +227,16 @@ def render_alertmanager(
     ``route_key`` is the Alertmanager route's key: ``{}`` for the root route, the matchers of
     each route down to it for a child route (``{}/{alertname="IOPSLimitApplied"}``).
     """
-    alerts = [
-        limit_alert(
+    # Alertmanager keeps one alert per label set: a limit set again after a release is the
+    # same alert, so the newest episode (one in force before any released) stands for it.
+    newest_first = sorted(
+        (record for record in report.records if record.rule),
+        key=lambda record: (record.in_force, record.released or 0.0),
+        reverse=True,
+    )
+    alerts: dict[str, Alert] = {}
+    for record in newest_first:
+        alert = limit_alert(
             LimitFacts(
                 namespace=record.namespace,
                 pod=record.pod,
@@ -242,13 +250,13 @@ def render_alertmanager(
                 limits=record.limits,
                 since=record.since if record.since is not None else report.now,
             ),
-            ends_at=record.released,
+            # Released means resolved by now: the gauge's last step may be ``now`` itself,
+            # and the query's start rounded to milliseconds can put it a hair later.
+            ends_at=None if record.released is None else min(record.released, report.now),
         )
-        for record in report.records
-        if record.rule
-    ]
+        alerts.setdefault(alert.fingerprint, alert)
     payloads = webhook_payloads(
-        alerts,
+        alerts.values(),
         group_by=group_by,
         receiver=receiver,
         external_url=external_url,

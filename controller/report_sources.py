@@ -103,8 +103,12 @@ def query_range(
 
 
 def history_step(window: float) -> float:
-    """About 500 points per series over the window, never finer than 15 s."""
-    return max(15.0, math.ceil(window / 500))
+    """About 500 points per series over the window, at least a second apart.
+
+    Fine enough that a limit held for a few seconds shows (a step point must fall inside it),
+    coarse enough for a day's window; steps finer than the scrape interval cost nothing more.
+    """
+    return max(1.0, math.ceil(window / 500))
 
 
 def gather_from_prometheus(
@@ -112,17 +116,24 @@ def gather_from_prometheus(
     current: Sequence[LimitRecord],
     window: float,
     now: float,
+    *,
     pods: Iterable[PodInfo] = (),
+    min_hold: float = 0.0,
 ) -> list[LimitRecord]:
     """In-force records plus those released within the window, with observed IO.
-    Standalone-cAdvisor series are mapped to ``pods`` as the cycle maps them."""
+
+    Standalone-cAdvisor series are mapped to ``pods`` as the cycle maps them. ``min_hold`` is
+    the controller's ``MIN_HOLD``: a gap in the gauge shorter than that cannot be a release
+    and a new limit (they are at least that far apart), only missed scrapes.
+    """
     index = standalone_index(pods)
 
     def rates_at(moment: float) -> dict[tuple[str, str, str], dict[str, float]]:
         return rates_by_container(resolve_standalone(source.current(moment), index))
 
-    series = query_range(source, GAUGE_QUERY, now - window, now, history_step(window))
-    records = combine(current, past_limits(series))
+    step = history_step(window)
+    series = query_range(source, GAUGE_QUERY, now - window, now, step)
+    records = combine(current, past_limits(series, step, min_gap=min_hold))
     rates_now = rates_at(now)
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)
     if len(sinces) > MAX_DECISION_LOOKUPS:

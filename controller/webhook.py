@@ -10,6 +10,7 @@ reads cleanly.
 """
 
 import functools
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,22 +20,41 @@ from controller.figures import rfc3339
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's time.Time{} in JSON, Alertmanager's "not resolved"
 
 
+# Go's strconv.Quote names these control characters by letter; other controls are \xNN.
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
+def _go_printable(char: str) -> bool:
+    """Go's ``strconv.IsPrint``: letters, marks, numbers, punctuation, symbols and the ASCII
+    space (other spaces, format and private-use characters are escaped)."""
+    return char == " " or unicodedata.category(char)[0] in "LMNPS"
+
+
 def go_quote(text: str) -> str:
-    """A string as Go's ``%q`` prints it, for the ASCII and UTF-8 text label values hold."""
+    """A string as Go's ``strconv.Quote`` (``%q``) prints it."""
     out = ['"']
     for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
+        code = ord(char)
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif _go_printable(char):
             out.append(char)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)
 

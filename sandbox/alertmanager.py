@@ -118,8 +118,9 @@ class AlertmanagerServer:
     """A real Alertmanager on a free loopback port, routing everything to one webhook.
 
     ``group_by`` is the route's grouping; ``receiver`` names the receiver as it appears in
-    webhook payloads. The data directory is a fresh temporary one unless given; ``port`` 0
-    takes a free one.
+    webhook payloads. With ``child_matchers`` (``alertname="X"``) the alerts matching them go
+    through a child route with the same receiver and grouping instead (its own group key).
+    The data directory is a fresh temporary one unless given; ``port`` 0 takes a free one.
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class AlertmanagerServer:
         data_dir: Path | None = None,
         port: int = 0,
         ready_timeout: float = 60.0,
+        child_matchers: Sequence[str] = (),
     ) -> None:
         self.receiver = receiver
         self.group_by = tuple(group_by)
@@ -149,6 +151,11 @@ class AlertmanagerServer:
                 "group_wait": group_wait,
                 "group_interval": group_interval,
                 "repeat_interval": repeat_interval,
+                "routes": (
+                    [{"matchers": list(child_matchers), "group_by": list(self.group_by)}]
+                    if child_matchers
+                    else []
+                ),
             },
             "receivers": [
                 {

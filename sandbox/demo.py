@@ -5,27 +5,25 @@ while, and two quiet services. The real ``iops-controller run`` reads their IO f
 Prometheus, limits the noisy one with ``rules/demo.yaml``, and the real ``iops-node-writer
 run`` writes the limit into the container's real blkio cgroup, where the kernel throttles it.
 When the load stops, the limit is released. A live table follows it all; at the end come the
-Alertmanager-style report, a PNG chart and ``measurements.json``, all in ``--out``.
+Alertmanager-style report, a PNG chart, the webhook payloads the real Alertmanager delivered
+and ``measurements.json``, all in ``--out``.
 
 Without root or a blkio hierarchy the same flow runs on a simulated cgroup tree, labelled
-SIMULATED everywhere. Ctrl-C or SIGTERM stops every process and removes every cgroup.
+SIMULATED everywhere. Ctrl-C or SIGTERM stops every process and removes every cgroup; a second
+one waits for that clean-up.
 """
 
-import argparse
 import contextlib
 import json
 import logging
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from controller.rule_files import RuleFileError, load_rules
@@ -42,11 +40,13 @@ from sandbox.demo_cgroups import (
     real_cgroups_unavailable,
 )
 from sandbox.demo_chart import draw_chart
-from sandbox.demo_cluster import PROJECT_ROOT, DemoCluster, DemoContainer, Timings
+from sandbox.demo_cluster import DemoCluster, DemoContainer
 from sandbox.demo_detect import DetectError, Detector
+from sandbox.demo_options import DemoOptions, parse_options
 from sandbox.demo_processes import ProcessError, Processes
 from sandbox.demo_record import ContainerRecord, Observation
-from sandbox.demo_results import measurements_of, print_summary, run_report
+from sandbox.demo_results import measurements_of, print_summary, run_report, save_webhook_payloads
+from sandbox.demo_signals import Interrupted, StopSignals
 from sandbox.demo_table import LiveTable
 from sandbox.demo_workloads import FioLoad, Load, SimulatedLoad, Workload, WorkloadError
 from sandbox.prometheus import PrometheusServerError
@@ -59,84 +59,6 @@ AFTER_RELEASE_SECONDS = 3.0
 #: The noisy writer keeps writing at least this long after its limit is written.
 UNDER_LIMIT_SECONDS = 12.0
 NOISY_WRITE_IOPS = 2000
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGINT: stop everything, cleanly."""
-
-
-class StopSignals:
-    """Turns SIGTERM, SIGINT and SIGHUP into `Interrupted`. Raising from the handler alone is
-    not enough: a signal that lands while a finalizer runs (urllib3 closing a pooled socket)
-    has its exception printed and dropped, so the signal is also kept and `check` raises it
-    again from the demo's poll loop."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-
-    def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, self._handle)
-
-    def check(self) -> None:
-        if self.received is not None:
-            raise Interrupted(self.received)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        # A second Ctrl-C must not cut the clean-up short: from here on, signals wait for it.
-        for other in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(other, signal.SIG_IGN)
-        self.received = signal.Signals(signum).name
-        raise Interrupted(self.received)
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    duration: float  # seconds from the start of the load to the end of the demo, at most
-    noisy_seconds: float  # how long the noisy container writes, at least
-    out: Path
-    rules: Path
-    simulate: bool
-    timings: Timings
-
-
-def parse_options(argv: Sequence[str] | None) -> DemoOptions:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.demo",
-        description="Run iops-limiter end to end on this machine: real Prometheus, "
-        "Alertmanager, controller and node writer, real cgroups and direct IO.",
-    )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=120.0,
-        help="seconds of load at most (120); the demo ends sooner once the noisy writer is "
-        "released",
-    )
-    parser.add_argument(
-        "--short", action="store_true", help="a quicker run: the noisy writer busy for ~35 s"
-    )
-    parser.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory")
-    parser.add_argument(
-        "--rules", type=Path, default=PROJECT_ROOT / "rules" / "demo.yaml", help="rule file"
-    )
-    parser.add_argument(
-        "--simulate", action="store_true", help="use a simulated cgroup tree even where real works"
-    )
-    args = parser.parse_args(argv)
-    duration = min(args.duration, 90.0) if args.short else args.duration
-    if duration < 60:
-        parser.error("--duration must be at least 60 s: limit and release take a while")
-    return DemoOptions(
-        duration=duration,
-        # Busy for half the time at most: the rest shows the release, which waits for the
-        # rule's windows.
-        noisy_seconds=35.0 if args.short else duration / 2,
-        out=args.out.resolve(),
-        rules=args.rules.resolve(),
-        simulate=args.simulate,
-        timings=Timings(interval="1s", rate_window="5s", min_hold="10s"),
-    )
 
 
 #: (namespace, pod, container, image, read IOPS, write IOPS); the first one is the noisy one.
@@ -207,8 +129,9 @@ def run(options: DemoOptions, out: TextIO, signals: StopSignals) -> dict[str, An
     try:
         with contextlib.ExitStack() as stack:
             stack.callback(processes.stop_all)  # last line of defence: nothing outlives us
-            tree, device, why_simulated = _make_tree(options, work_dir)
-            stack.callback(tree.close)
+            with signals.held():
+                tree, device, why_simulated = _make_tree(options, work_dir)
+                stack.callback(tree.close)
             load: Load = SimulatedLoad(device) if tree.simulated else FioLoad(processes, work_dir)
             stack.callback(load.stop_all)
             cluster = DemoCluster(
@@ -229,8 +152,9 @@ def run(options: DemoOptions, out: TextIO, signals: StopSignals) -> dict[str, An
             report, report_ok = run_report(
                 cluster, options.out, why_simulated if tree.simulated else None
             )
+            webhook = save_webhook_payloads(cluster, options.out)
             measurements = measurements_of(tree, device, why_simulated, options.rules, records)
-            measurements.update(report=str(report), report_ok=report_ok)
+            measurements.update(report=str(report), report_ok=report_ok, webhook=str(webhook))
     finally:
         _remove_work_dir(work_dir)
     chart = draw_chart(records, options.out / "demo-iops.png", simulated=tree.simulated)

@@ -21,8 +21,9 @@ from pathlib import Path
 import requests
 
 from sandbox.alertmanager import AlertmanagerServer, WebhookReceiver
-from sandbox.cadvisor_exporter import CadvisorExporter, ContainerSeries, Sample
-from sandbox.cadvisor_exporter import Counters as ExportedCounters
+from sandbox.cadvisor_exporter import CadvisorExporter, Sample
+from sandbox.cadvisor_series import ContainerSeries
+from sandbox.cadvisor_series import Counters as ExportedCounters
 from sandbox.demo_cgroups import CgroupTree, Device
 from sandbox.demo_processes import ProcessError, Processes
 from sandbox.demo_workloads import Workload

@@ -1,5 +1,7 @@
-"""What the demo leaves behind: the controller's report, measurements.json and the summary."""
+"""What the demo leaves behind: the controller's report, Alertmanager's webhook payloads,
+measurements.json and the summary."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,14 @@ def run_report(cluster: DemoCluster, out_dir: Path, why_simulated: str | None) -
     return path, True
 
 
+def save_webhook_payloads(cluster: DemoCluster, out_dir: Path) -> Path:
+    """Every payload the demo's Alertmanager delivered to its webhook, as a JSON list in
+    delivery order (``jq -c '.[]'`` replays them one per line into another receiver)."""
+    path = out_dir / "alertmanager-webhook.json"
+    path.write_text(json.dumps(cluster.webhook.payloads(), indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
 def print_summary(measurements: dict[str, Any], out_dir: Path) -> None:
     noisy = measurements["noisy"]
     label = " (SIMULATED)" if measurements["mode"] == "simulated" else ""
@@ -82,6 +92,7 @@ def print_summary(measurements: dict[str, Any], out_dir: Path) -> None:
     if not measurements["report_ok"]:
         print("\nWARNING: the report failed; see above")
     print(f"\nchart:        {measurements['chart']}")
+    print(f"webhook:      {measurements['webhook']}")
     print(f"report:       {measurements['report']}")
     print(f"measurements: {out_dir / 'measurements.json'}")
     print(f"logs:         {out_dir / 'logs'}")

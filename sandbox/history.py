@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from sandbox.cadvisor_exporter import (
+from sandbox.cadvisor_series import (
     METRICS,
     ContainerSeries,
     Counters,

@@ -75,6 +75,8 @@ class PrometheusServer:
         self.data_dir = self.work_dir / "data" if data_dir is None else data_dir
         self.route_prefix = "/" + route_prefix.strip("/") if route_prefix.strip("/") else ""
         self._metrics_path = metrics_path
+        # Jobs scraping something other than an exporter (the controller's /metrics).
+        self.job_metrics_paths: dict[str, str] = {}
         self._extra_args = tuple(extra_args)
         self._tls = tls
         self._ready_timeout = ready_timeout
@@ -101,7 +103,7 @@ class PrometheusServer:
             quoted = ", ".join(f'"{address}"' for address in addresses)
             lines += [
                 f'  - job_name: "{job}"',
-                f'    metrics_path: "{self._metrics_path}"',
+                f'    metrics_path: "{self.job_metrics_paths.get(job, self._metrics_path)}"',
                 f"    static_configs: [{{targets: [{quoted}]}}]",
             ]
         return "\n".join(lines) + "\n"

@@ -116,7 +116,9 @@ def gather(
     records = current
     try:
         with prometheus_source(settings) as source:
-            records = gather_from_prometheus(source, current, window, now, pods)
+            records = gather_from_prometheus(
+                source, current, window, now, pods=pods, min_hold=settings.min_hold
+            )
     except PrometheusError as error:
         log.warning("Prometheus failed; limits in force only, no history or observed IO: %s", error)
     try:

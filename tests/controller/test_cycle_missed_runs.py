@@ -16,7 +16,8 @@ from controller.pods import PodCache
 from controller.prometheus import PrometheusError, PrometheusSource
 from controller.ratelimit import TokenBucket
 from controller.rule_files import load_rules
-from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import Phase, Rates
 from sandbox.fake_kube import FakeKube
 from tests.fixtures.prometheus import PrometheusFactory
 

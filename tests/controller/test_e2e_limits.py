@@ -85,6 +85,7 @@ def test_a_writer_is_limited_after_for_then_released_after_the_release_for(
         "direction": "write_iops",
         "owner": "controller",
         "rule": "noisy/writer",
+        "node": "node-a",
     }
     wait_for(lambda: controller.sample("iops_limit_applied", labels) == 500.0, "the gauge")
     # Not before `for` and not after: at the first step where the rule had held for 4s.

@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from sandbox.cadvisor_exporter import ContainerSeries
+from sandbox.cadvisor_series import ContainerSeries
 from tests.controller.steps import decided_steps, first_complete, first_with, observed, seeded
 from tests.fixtures.controller import FAST, Cluster, RunningController, wait_for
 

@@ -13,7 +13,8 @@ import requests
 
 from controller.prometheus import PrometheusError, PrometheusSource, rate_queries
 from controller.rate_frames import HISTORY_COLUMNS, resolve_standalone
-from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import Phase, Rates
 from sandbox.prometheus import PrometheusServer, free_port
 from tests.fixtures.prometheus import PrometheusFactory
 

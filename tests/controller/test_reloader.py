@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import prometheus_client
@@ -115,3 +117,35 @@ def test_an_unexpected_failure_while_loading_rejects_the_new_set_and_keeps_the_o
     assert reloader.error == (
         "loading the rules failed unexpectedly: RecursionError: maximum recursion depth exceeded"
     )
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to poll as another user")
+def test_a_rule_directory_that_becomes_unreadable_is_an_error_until_it_is_readable_again() -> None:
+    # The controller runs unprivileged; only a non-root process meets a permission error, so
+    # each poll runs with the effective uid of nobody (the real uid stays root to switch back).
+    directory = Path(tempfile.mkdtemp(prefix="iops-limiter-rules-"))
+    directory.chmod(0o755)
+    (directory / "rules.yaml").write_text(rules_text(1000))
+    reloader = RuleReloader(str(directory), load_rules, (RuleFileError,))
+
+    def poll_as_nobody() -> str | None:
+        os.seteuid(NOBODY)
+        try:
+            reloader.poll()
+        finally:
+            os.seteuid(0)
+        return reloader.error
+
+    try:
+        assert poll_as_nobody() is None
+        directory.chmod(0o000)
+        assert poll_as_nobody() == f"cannot read {directory}: Permission denied"
+        directory.chmod(0o755)
+        assert poll_as_nobody() is None
+        assert threshold(reloader.rules) == "write_iops > 1000"
+    finally:
+        directory.chmod(0o755)
+        shutil.rmtree(directory)

@@ -1,8 +1,9 @@
+import dataclasses
 import json
 
 from controller.alerts import fingerprint
 from controller.report import render_alertmanager, render_json, render_markdown, render_text
-from tests.controller.report_records import NOW, REPORT
+from tests.controller.report_records import NOW, RELEASED, REPORT, WRITER
 
 
 def test_text_groups_by_rule_then_namespace_with_a_persons_limits_last() -> None:
@@ -108,3 +109,27 @@ def test_alertmanager_format_keys_groups_under_a_child_route() -> None:
     assert payloads[0]["groupKey"] == (
         '{}/{alertname="IOPSLimitApplied"}:{alertname="IOPSLimitApplied", rule="hot-reader"}'
     )
+
+
+def test_alertmanager_format_resolves_a_released_limit_whose_gauge_reaches_past_now() -> None:
+    """The gauge's last step can land a millisecond after the report's ``now`` (the range
+    query's start is rounded); a limit no longer in force is resolved all the same."""
+    late = dataclasses.replace(RELEASED, released=NOW + 0.0004)
+    report = dataclasses.replace(REPORT, records=[late])
+    (payload,) = json.loads(
+        render_alertmanager(report, group_by=("alertname", "rule"), receiver="ops", external_url="")
+    )
+    (alert,) = payload["alerts"]
+    assert (payload["status"], alert["status"]) == ("resolved", "resolved")
+    assert alert["endsAt"] == "2027-01-15T08:00:00Z"
+
+
+def test_alertmanager_format_keeps_one_alert_for_a_limit_released_and_set_again() -> None:
+    """Alertmanager keeps one alert per label set: the episode in force stands for both."""
+    earlier = dataclasses.replace(WRITER, since=NOW - 7200, released=NOW - 5400)
+    report = dataclasses.replace(REPORT, records=[earlier, WRITER])
+    (payload,) = json.loads(
+        render_alertmanager(report, group_by=("alertname", "rule"), receiver="ops", external_url="")
+    )
+    (alert,) = payload["alerts"]
+    assert alert["status"] == "firing"

@@ -18,7 +18,8 @@ import pytest
 from controller.cli import main
 from controller.ownership import Held, record_annotations
 from iops_limit.annotations import ContainerLimits
-from sandbox.cadvisor_exporter import CadvisorExporter, Phase, Rates, container_id, pod_uid
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import Phase, Rates, container_id, pod_uid
 from sandbox.fake_kube import FakeKube
 from sandbox.prometheus import PrometheusServer, scraping
 
@@ -37,20 +38,22 @@ RULE = "noisy-neighbours/sustained-writer"
 
 
 def gauge_openmetrics(now: float) -> str:
-    """``iops_limit_applied`` as the controller exported it: writer-0 for the last ten minutes,
-    batch-1 from 50 to 30 minutes ago (released since)."""
+    """``iops_limit_applied`` as the controller exported it: writer-0 for the last ten minutes
+    and, an earlier episode, from 45 to 40 minutes ago; batch-1 from 50 to 30 minutes ago on
+    node-b (released since, its pod gone)."""
 
-    def samples(pod: str, container: str, start: float, end: float) -> list[str]:
+    def samples(pod: str, container: str, start: float, end: float, node: str) -> list[str]:
         labels = (
             f'container="{container}",direction="write_iops",namespace="team-a",'
-            f'owner="controller",pod="{pod}",rule="{RULE}"'
+            f'node="{node}",owner="controller",pod="{pod}",rule="{RULE}"'
         )
         times = range(int(start), int(end), 15)
         return [f"iops_limit_applied{{{labels}}} 500 {t}" for t in times]
 
     lines = ["# TYPE iops_limit_applied gauge"]
-    lines += samples("batch-1", "job", now - 3000, now - 1800)
-    lines += samples("writer-0", "app", now - 600, now - 30)
+    lines += samples("batch-1", "job", now - 3000, now - 1800, "node-b")
+    lines += samples("writer-0", "app", now - 2700, now - 2400, "node-a")
+    lines += samples("writer-0", "app", now - 600, now - 30, "node-a")
     return "\n".join(lines) + "\n# EOF\n"
 
 
@@ -135,10 +138,11 @@ def test_report_shows_limits_in_force_released_and_a_persons_with_observed_io(
     reported: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = report(reported, capsys)
-    assert f"== {RULE} (1 in force, 1 released)" in text
+    assert f"== {RULE} (1 in force, 2 released)" in text
     assert "== set by a person (1 in force, 0 released)" in text
     assert "writer-0/app on node-a: write 500 IOPS\n" in text
-    assert "batch-1/job on unknown node: write 500 IOPS  [released]" in text
+    assert "writer-0/app on node-a: write 500 IOPS  [released]" in text  # the earlier episode
+    assert "batch-1/job on node-b: write 500 IOPS  [released]" in text
     assert "backup-0/restic on node-c: write 20.0 MB/s" in text
     backup = text.split("backup-0/restic")[1]
     backup_now = re.search(r"observed now: .*write (\d+) IOPS", backup)
@@ -163,6 +167,7 @@ def test_report_json_and_markdown_carry_the_same_records(
     assert [(limit["pod"], limit["inForce"]) for limit in team_a["limits"]] == [
         ("writer-0", True),
         ("batch-1", False),
+        ("writer-0", False),
     ]
     markdown = report(reported, capsys, "--format", "markdown")
     assert f"## {RULE}" in markdown

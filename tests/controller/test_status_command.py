@@ -10,7 +10,8 @@ from controller.kubeapi import KubeApi
 from controller.pods import PodCache
 from controller.ratelimit import TokenBucket
 from controller.settings import ControllerSettings
-from sandbox.cadvisor_exporter import CadvisorExporter, Driver, container_id, pod_uid
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import Driver, container_id, pod_uid
 from sandbox.fake_kube import FakeKube
 from tests.fixtures.prometheus import PrometheusFactory
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.cadvisor_exporter import (
-    CadvisorExporter,
+from sandbox.cadvisor_exporter import CadvisorExporter
+from sandbox.cadvisor_series import (
     ContainerSeries,
     Counters,
     Driver,

@@ -7,6 +7,7 @@ the chart, the report, the process table, the cgroup hierarchy and the mount tab
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from typing import Any
 import pytest
 
 from controller.rule_files import load_rules
-from sandbox.demo_cgroups import BLKIO_HIERARCHY, TOP_PREFIX, real_cgroups_unavailable
+from sandbox.demo_cgroups import real_cgroups_unavailable
+from tests.sandbox.cgroup_sampling import CgroupSampler, iops_before_and_under
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,6 +32,7 @@ WHY_NO_CGROUPS = real_cgroups_unavailable()
 class DemoRun:
     out: Path
     process: subprocess.Popen[str]
+    sampler: CgroupSampler | None = None
 
     def result(self) -> tuple[str, dict[str, Any]]:
         """Wait for the demo to end; its output and measurements.json (the exit status is
@@ -40,6 +43,8 @@ class DemoRun:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
+            if self.sampler is not None:
+                self.sampler.stop()
         path = self.out / "measurements.json"
         assert path.exists(), f"demo failed ({self.process.returncode}):\n{stdout[-6000:]}"
         measurements: dict[str, Any] = json.loads(path.read_text())
@@ -63,7 +68,10 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, De
     waiting on the demo rule's windows, and together they fit the machine."""
     runs = {"simulated": _start_demo(tmp_path_factory.mktemp("simulated"), "--simulate")}
     if WHY_NO_CGROUPS is None:
-        runs["real"] = _start_demo(tmp_path_factory.mktemp("real"))
+        real = _start_demo(tmp_path_factory.mktemp("real"))
+        real.sampler = CgroupSampler(real.out)
+        real.sampler.start()
+        runs["real"] = real
     try:
         yield runs
     finally:
@@ -71,6 +79,8 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, De
             if run.process.poll() is None:
                 run.process.kill()
                 run.process.wait()
+            if run.sampler is not None and run.sampler.is_alive():
+                run.sampler.stop()
 
 
 def _demo_rule() -> tuple[str, int]:
@@ -102,6 +112,16 @@ def _check_the_story(stdout: str, measurements: dict[str, Any]) -> None:
     assert rule_name in report and "batch-import" in report, report
     for state in ("detected", "annotated", "throttled", "released"):
         assert state in stdout
+    webhook = Path(measurements["webhook"])
+    assert f"webhook:      {webhook}" in stdout
+    delivered = json.loads(webhook.read_text())
+    statuses = {
+        alert["status"]
+        for payload in delivered
+        for alert in payload["alerts"]
+        if alert["labels"].get("pod") == "batch-import"
+    }
+    assert statuses == {"firing", "resolved"}, json.dumps(delivered)[:2000]
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -149,6 +169,18 @@ def test_real_demo_throttles_the_noisy_container_to_its_limit_and_leaves_nothing
     stdout, measurements = run.result()
     assert measurements["mode"] == "real"
     _check_the_story(stdout, measurements)
+    # The test's own figures, from the noisy container's cgroup counters sampled from outside.
+    assert run.sampler is not None
+    samples, device, limit = run.sampler.limited()
+    assert limit == _demo_rule()[1]
+    before, under = iops_before_and_under(samples, device, limit)
+    print(
+        f"sampled write IOPS of the limited cgroup: {before:.0f} before, {under:.0f} under {limit}"
+    )
+    assert 0.85 * limit <= under <= 1.05 * limit, f"{under:.0f} IOPS under a {limit} limit"
+    assert before > 1.5 * limit, f"{before:.0f} IOPS before a {limit} limit"
+    # The demo's printed figure tells the same story as the kernel's counters.
+    assert abs(measurements["noisy"]["write_iops_under_limit"] - under) <= 0.1 * limit
     _check_nothing_left(run.out, measurements["pids"], measurements["cgroup_top"])
     assert run.process.returncode == 0, stdout[-3000:]
 
@@ -166,8 +198,39 @@ def test_simulated_demo_runs_the_same_flow_labelled_simulated(
     assert run.process.returncode == 0, stdout[-3000:]
 
 
-def test_sigterm_mid_run_stops_every_process_and_removes_every_cgroup(tmp_path: Path) -> None:
-    before = set(BLKIO_HIERARCHY.glob(TOP_PREFIX + "*")) if WHY_NO_CGROUPS is None else set()
+def _descendants(pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every live descendant of ``pid``, children in their own sessions
+    included (the start time tells a reused pid apart)."""
+    parents: dict[int, int] = {}
+    started: dict[int, str] = {}
+    for name in (entry for entry in os.listdir("/proc") if entry.isdigit()):
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        started[int(name)] = fields[19]
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return {(child, started[child]) for child in found}
+
+
+def _alive(process: tuple[int, str]) -> bool:
+    pid, started = process
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return fields[19] == started and fields[0] != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_mid_run_ends_every_process_and_removes_its_cgroup_even_when_repeated(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "sandbox.demo", "--short", "--out", str(tmp_path)],
         cwd=ROOT,
@@ -175,23 +238,30 @@ def test_sigterm_mid_run_stops_every_process_and_removes_every_cgroup(tmp_path: 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    cgroup_top: str | None = None
     try:
         assert demo.stdout is not None
         for line in demo.stdout:  # the load runs: every part is up and fio is writing
+            found = re.search(r"real cgroup v\d under (\S+),", line)
+            cgroup_top = found.group(1) if found else cgroup_top
             if "load started" in line:
                 break
         else:
             pytest.fail(f"demo ended before its load started (exit {demo.wait()})")
-        demo.send_signal(signal.SIGTERM)
+        started = _descendants(demo.pid)
+        assert started, "the demo runs no child processes"
+        if WHY_NO_CGROUPS is None:
+            assert cgroup_top is not None and Path(cgroup_top).is_dir()
+        demo.send_signal(signum)
+        demo.send_signal(signum)  # an impatient second Ctrl-C: the clean-up still completes
         rest = demo.stdout.read()
         assert demo.wait(timeout=120) == 130, rest
     finally:
         if demo.poll() is None:
             demo.kill()
     assert "interrupted" in rest
-    _check_nothing_left(tmp_path, [], None)
-    if WHY_NO_CGROUPS is None:
-        assert set(BLKIO_HIERARCHY.glob(TOP_PREFIX + "*")) <= before
+    assert [process for process in started if _alive(process)] == []
+    _check_nothing_left(tmp_path, [], cgroup_top)
 
 
 def test_a_bad_rule_file_stops_the_demo_before_anything_starts(tmp_path: Path) -> None:

@@ -37,11 +37,22 @@ def test_each_failed_pod_call_is_reported_by_operation(
     kube_api.fail_next("GET", r"/api/v1/pods$", 503)
     with pytest.raises(Unavailable):
         api.list_pods(dict)
-    with pytest.raises(NotFound):
-        api.patch_pod_annotations("shop", "gone", {"iops-limit/limit": "100"})
+    kube_api.fail_next("PATCH", r"/pods/web$", 500)
+    with pytest.raises(Unavailable):
+        api.patch_pod_annotations("shop", "web", {"iops-limit/limit": "100"})
     kube_api.fail_next("POST", r"/events$", 500)
     api.event(PodRef("shop", "web", "uid"), "Tested", "refused")  # advisory: not raised
     assert failed == ["list", "patch", "event"]
+
+
+def test_a_404_is_an_answer_not_a_failed_call(
+    api: KubeApi, kube_api: FakeKube, failed: list[str]
+) -> None:
+    with pytest.raises(NotFound):
+        api.patch_pod_annotations("shop", "gone", {"iops-limit/limit": "100"})
+    with pytest.raises(NotFound):
+        api.read_lease("iops-limit", "iops-controller")
+    assert failed == []
 
 
 def test_a_watch_refused_or_broken_midway_is_reported(
@@ -59,7 +70,8 @@ def test_a_watch_refused_or_broken_midway_is_reported(
 def test_failed_lease_calls_are_reported_by_operation(
     api: KubeApi, kube_api: FakeKube, failed: list[str]
 ) -> None:
-    with pytest.raises(NotFound):
+    kube_api.fail_next("GET", r"/leases/iops-controller$", 500)
+    with pytest.raises(KubeError):
         api.read_lease("iops-limit", "iops-controller")
     body = kubernetes.client.V1Lease(
         metadata=kubernetes.client.V1ObjectMeta(name="iops-controller", namespace="iops-limit")

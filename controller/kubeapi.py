@@ -50,7 +50,9 @@ class KubeApi:
         bucket: TokenBucket,
         list_page_size: int = LIST_PAGE_SIZE,
         on_error: Callable[[str], None] = lambda _operation: None,
+        instance: str = COMPONENT,
     ) -> None:
+        self._instance = instance  # Events name this replica (its pod) as reportingInstance
         self._page_size = list_page_size
         self._on_error = on_error
         self._core = kubernetes.client.CoreV1Api(client)
@@ -122,7 +124,16 @@ class KubeApi:
 
     def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> None:
         self._bucket.acquire()
-        if not post_event(self._core, pod, reason, message, component=COMPONENT, warning=warning):
+        recorded = post_event(
+            self._core,
+            pod,
+            reason,
+            message,
+            component=COMPONENT,
+            warning=warning,
+            instance=self._instance,
+        )
+        if not recorded:
             self._on_error("event")
 
     def read_lease(self, namespace: str, name: str) -> Any:

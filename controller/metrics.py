@@ -102,6 +102,13 @@ class ControllerMetrics:
             ["result"],
             registry=registry,
         )
+        self.step_errors = prometheus_client.Counter(
+            "iops_limit_step_errors",
+            "Steps of the scheduled job besides the cycle that raised unexpectedly, by step "
+            "(reload, alerts)",
+            ["step"],
+            registry=registry,
+        )
         self.tampered = prometheus_client.Counter(
             "iops_limit_tampered_keys",
             "Controller-owned annotation keys found changed by someone else and restored",

@@ -11,6 +11,7 @@ pods stay small.
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 WATCH_TIMEOUT_SECONDS = 300
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+# A watch that delivered no event and ended sooner than this was no watch at all: re-opening it
+# at once is a hot loop against a server that ends every watch (or answers 410 after every
+# relist), held back only by the client's rate limit.
+HEALTHY_WATCH_SECONDS = 5.0
 
 Key = tuple[str, str]
 
@@ -133,7 +138,13 @@ class PodCache:
     that appeared or went away); ``iops-controller watch`` uses it.
     """
 
-    def __init__(self, api: KubeApi, listener: Listener | None = None) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        listener: Listener | None = None,
+        *,
+        wait: Callable[[float], object] | None = None,
+    ) -> None:
         self._api = api
         self._listener = listener
         self._pods: dict[Key, PodInfo] = {}
@@ -141,6 +152,9 @@ class PodCache:
         self._resource_version = ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # How the watch loop waits between attempts; tests record the waits instead.
+        self._wait = wait or self._stop.wait
+        self._events_seen = 0
         self._thread: threading.Thread | None = None
         self._synced = threading.Event()
         self._watch_error: str | None = None
@@ -241,21 +255,53 @@ class PodCache:
 
     def _watch_loop(self) -> None:
         """Watch until stopped. Every round is guarded: whatever fails (the API, a malformed
-        event, a bug) is logged and retried with backoff, and readiness is false meanwhile."""
+        event, a bug) is logged and retried with backoff, and readiness is false meanwhile.
+
+        Backoff resets only after a healthy watch: one that delivered an event or stayed open
+        for HEALTHY_WATCH_SECONDS. A watch the server ends at once waits like a failure; the
+        first 410 Gone relists at once (compaction is routine), a second in a row waits.
+        """
         failures = 0
+        expired_in_a_row = 0
         while not self._stop.is_set():
+            opened = time.monotonic()
+            seen = self._events_seen
+            error: Exception | None = None
+            expired = False
             try:
                 self._watch_once()
-                failures = 0
             except Expired:
-                log.info("pod watch: resourceVersion expired, listing again")
-                self.relists += 1
-                try:
-                    self.sync()
-                except Exception as error:
-                    failures = self._back_off(failures, error)
-            except Exception as error:
+                expired = True
+            except Exception as failure:
+                error = failure
+            if self._events_seen > seen or time.monotonic() - opened >= HEALTHY_WATCH_SECONDS:
+                failures = 0
+                expired_in_a_row = 0
+            elif not expired and error is None and not self._stop.is_set():
+                failures = self._pace(failures, "the server ended the pod watch at once")
+            if error is not None:
                 failures = self._back_off(failures, error)
+            elif expired:
+                expired_in_a_row += 1
+                if expired_in_a_row > 1:
+                    failures = self._pace(failures, "the pod watch expired again after a relist")
+                failures = self._relist(failures)
+
+    def _relist(self, failures: int) -> int:
+        log.info("pod watch: resourceVersion expired, listing again")
+        self.relists += 1
+        try:
+            self.sync()
+        except Exception as error:
+            return self._back_off(failures, error)
+        return failures
+
+    def _pace(self, failures: int, why: str) -> int:
+        """Wait before the next watch though nothing failed: the server is not really watching."""
+        delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+        log.warning("%s; watching again in %.1fs", why, delay)
+        self._wait(delay)
+        return failures + 1
 
     def _back_off(self, failures: int, error: Exception) -> int:
         self._watch_error = f"{type(error).__name__}: {error}"
@@ -264,7 +310,7 @@ class PodCache:
             log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
         else:
             log.exception("pod watch failed unexpectedly; retrying in %.1fs", delay)
-        self._stop.wait(delay)
+        self._wait(delay)
         return failures + 1
 
     def _watch_once(self) -> None:
@@ -275,6 +321,7 @@ class PodCache:
         for event in events:
             if self._stop.is_set():
                 return
+            self._events_seen += 1
             kind = event.get("type")
             obj = event.get("object") or {}
             version = str((obj.get("metadata") or {}).get("resourceVersion") or "")

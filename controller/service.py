@@ -1,9 +1,10 @@
 """The long-running controller behind ``iops-controller run``.
 
 An apscheduler interval job runs one cycle at a time (``max_instances=1``) and folds late runs
-into one (``coalesce``); each run first polls the rule path for a reload. Only the Lease holder
-acts. :meth:`Service.run` returns when ``stop`` is set (SIGTERM): the running cycle finishes,
-the Lease is released, the servers stop.
+into one (``coalesce``); each run polls the rule path for a reload, runs the cycle and sends the
+alerts, every step guarded (:mod:`controller.tick`). Only the Lease holder acts.
+:meth:`Service.run` returns when ``stop`` is set (SIGTERM): the running cycle finishes, the
+Lease is released, the servers stop.
 """
 
 import logging
@@ -22,6 +23,7 @@ from controller.pods import PodCache
 from controller.reloader import RuleReloader
 from controller.rule_files import RuleFileError, load_rules
 from controller.settings import ControllerSettings
+from controller.tick import Tick
 from controller.wiring import build_cycle, kube_api, prometheus_source
 from iops_limit.health import HealthServer
 from iops_limit.kube import KubeError
@@ -92,9 +94,7 @@ class Service:
         if alerts is not None:
             alerts.start()
 
-        def tick() -> None:
-            reloader.poll()
-            result = cycle.run_guarded()
+        def send_alerts(result: CycleResult | None) -> None:
             # Only the Lease holder speaks for the cluster; a follower's view is stale.
             if alerts is not None and (elector is None or elector.is_leader()):
                 alerts.after_cycle(
@@ -103,6 +103,13 @@ class Service:
                     rules_error=reloader.error,
                     pods=cache.annotated(),
                 )
+
+        tick = Tick(
+            reload=reloader.poll,
+            cycle=cycle.run_guarded,
+            alerts=send_alerts if alerts is not None else None,
+            metrics=self.metrics,
+        )
 
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(

@@ -121,7 +121,9 @@ class ControllerSettings:
     lease_renew: float = duration_setting("5s", "how often the leader renews its Lease")
     identity: str = setting("", "this replica's name in the Lease (default: POD_NAME, hostname)")
     # deploy/controller.yaml sets both from the downward API.
-    pod_name: str = setting("", "this replica's pod (downward API); names it in the Lease")
+    pod_name: str = setting(
+        "", "this replica's pod (downward API); names it in the Lease and its Events"
+    )
     pod_namespace: str = setting("", "this replica's namespace (downward API); the Lease's")
     metrics_address: str = setting("0.0.0.0", "address /metrics, /healthz, /readyz listen on")
     metrics_port: int = setting(

@@ -8,7 +8,7 @@ import prometheus_client
 from controller import engine
 from controller.annotator import Annotator
 from controller.cycle import Cycle, CycleConfig, CycleResult
-from controller.kubeapi import KubeApi
+from controller.kubeapi import COMPONENT, KubeApi
 from controller.metrics import ControllerMetrics
 from controller.pods import PodCache
 from controller.prometheus import PrometheusError, PrometheusSource
@@ -21,10 +21,13 @@ def kube_api(settings: ControllerSettings, metrics: ControllerMetrics | None = N
     """The API wrapper; with ``metrics``, every failed call is counted by operation."""
     client = load_api_client(settings.kubeconfig or None)
     bucket = TokenBucket(settings.kube_qps, settings.kube_burst)
+    instance = settings.pod_name or COMPONENT
     if metrics is None:
-        return KubeApi(client, bucket)
+        return KubeApi(client, bucket, instance=instance)
     errors = metrics.api_errors
-    return KubeApi(client, bucket, on_error=lambda operation: errors.labels(operation).inc())
+    return KubeApi(
+        client, bucket, on_error=lambda operation: errors.labels(operation).inc(), instance=instance
+    )
 
 
 def prometheus_source(settings: ControllerSettings) -> PrometheusSource:

@@ -108,9 +108,13 @@ def post_event(
     component: str,
     warning: bool = False,
     host: str | None = None,
+    instance: str | None = None,
 ) -> bool:
     """Record a core/v1 Event on the pod; returns whether it was recorded. Failure is logged,
-    never raised: Events are advisory."""
+    never raised: Events are advisory.
+
+    ``reportingInstance`` is ``instance``, else ``host``, else ``component``: it tells an
+    operator which replica or node spoke."""
     now = datetime.datetime.now(datetime.UTC)
     body = kubernetes.client.CoreV1Event(
         metadata=kubernetes.client.V1ObjectMeta(
@@ -124,7 +128,7 @@ def post_event(
         type="Warning" if warning else "Normal",
         source=kubernetes.client.V1EventSource(component=component, host=host),
         reporting_component=component,
-        reporting_instance=host or component,
+        reporting_instance=instance or host or component,
         first_timestamp=now,
         last_timestamp=now,
         count=1,

@@ -158,6 +158,47 @@ class PrometheusSource:
 
         return build_history(self._query_all(run))
 
+    def range_query(
+        self, query: str, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """Any range query's ``result`` (matrix), e.g. of the controller's own gauge.
+
+        Through the same transport (URL, token, TLS, headers), without the retries: its callers
+        (the report, the hold's recall after a restart) rather report a failure than wait.
+        """
+        headers = self._headers()
+        verify: bool | str = not self.transport.skip_verify
+        if self.transport.ca_file is not None and verify:
+            verify = str(self.transport.ca_file)
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        try:
+            response = requests.get(
+                f"{self.transport.url}/api/v1/query_range",
+                params=params,
+                headers=headers,
+                verify=verify,
+                timeout=self.transport.timeout,
+            )
+            body = response.json()
+        except (requests.RequestException, ValueError) as error:
+            # requests quotes the URL it could not use, user-info and all.
+            reason = mask_secrets(f"{type(error).__name__}: {error}", headers.values())
+            raise PrometheusError(f"{query}: {reason}", query) from None
+        if (
+            not isinstance(body, dict)
+            or response.status_code != 200
+            or body.get("status") != "success"
+        ):
+            error_text = body.get("error") if isinstance(body, dict) else None
+            reason = mask_secrets(
+                str(error_text or f"HTTP {response.status_code}"), headers.values()
+            )
+            raise PrometheusError(f"{query}: {reason}", query)
+        result = (body.get("data") or {}).get("result")
+        if not isinstance(result, list):
+            raise PrometheusError(f"{query}: answer is not a list of series", query)
+        return result
+
     def _headers(self) -> dict[str, str]:
         headers = dict(self.transport.headers)
         token_file = self.transport.token_file

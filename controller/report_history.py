@@ -28,6 +28,15 @@ RecordKey = tuple[str, str, str, str]  # namespace, pod, container, group/rule
 GAP_STEPS = 1.5
 
 
+def history_step(window: float) -> float:
+    """About 500 points per series over the window, at least a second apart.
+
+    Fine enough that a limit held for a few seconds shows (a step point must fall inside it),
+    coarse enough for a day's window; steps finer than the scrape interval cost nothing more.
+    """
+    return max(1.0, math.ceil(window / 500))
+
+
 def _key(record: LimitRecord) -> RecordKey:
     return (record.namespace, record.pod, record.container, record.rule_label)
 

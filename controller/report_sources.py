@@ -15,22 +15,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import requests
 
 from controller.figures import RATE_COLUMNS
 from controller.ownership import Owner, classify
 from controller.pods import PodInfo, standalone_index
-from controller.prometheus import PrometheusError, PrometheusSource, resolve_standalone
+from controller.prometheus import PrometheusSource, resolve_standalone
 from controller.report import LimitRecord
 from controller.report_history import (
     GAUGE_QUERY,
     combine,
+    history_step,
     observe,
     past_limits,
     rates_by_container,
 )
 from controller.rule_model import Rule, RuleSet
-from iops_limit.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -65,52 +64,6 @@ def records_in_force(
     return records
 
 
-def query_range(
-    source: PrometheusSource, query: str, start: float, end: float, step: float
-) -> list[dict[str, Any]]:
-    """A range query through the source's transport (URL, token, TLS, headers)."""
-    transport = source.transport
-    headers = dict(transport.headers)
-    if transport.token_file is not None:
-        try:
-            headers["Authorization"] = "Bearer " + transport.token_file.read_text().strip()
-        except OSError as error:
-            raise PrometheusError(f"cannot read {transport.token_file}: {error.strerror}") from None
-    verify: bool | str = not transport.skip_verify
-    if transport.ca_file is not None and verify:
-        verify = str(transport.ca_file)
-    params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-    try:
-        response = requests.get(
-            f"{transport.url}/api/v1/query_range",
-            params=params,
-            headers=headers,
-            verify=verify,
-            timeout=transport.timeout,
-        )
-        body = response.json()
-    except (requests.RequestException, ValueError) as error:
-        # requests quotes the URL it could not use, user-info and all.
-        reason = mask_secrets(f"{type(error).__name__}: {error}", headers.values())
-        raise PrometheusError(f"{query}: {reason}", query) from None
-    if response.status_code != 200 or body.get("status") != "success":
-        reason = mask_secrets(
-            str(body.get("error") or f"HTTP {response.status_code}"), headers.values()
-        )
-        raise PrometheusError(f"{query}: {reason}", query)
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
-def history_step(window: float) -> float:
-    """About 500 points per series over the window, at least a second apart.
-
-    Fine enough that a limit held for a few seconds shows (a step point must fall inside it),
-    coarse enough for a day's window; steps finer than the scrape interval cost nothing more.
-    """
-    return max(1.0, math.ceil(window / 500))
-
-
 def gather_from_prometheus(
     source: PrometheusSource,
     current: Sequence[LimitRecord],
@@ -132,7 +85,7 @@ def gather_from_prometheus(
         return rates_by_container(resolve_standalone(source.current(moment), index))
 
     step = history_step(window)
-    series = query_range(source, GAUGE_QUERY, now - window, now, step)
+    series = source.range_query(GAUGE_QUERY, now - window, now, step)
     records = combine(current, past_limits(series, step, min_gap=min_hold))
     rates_now = rates_at(now)
     sinces = sorted({r.since for r in records if r.since is not None}, reverse=True)

@@ -2,14 +2,19 @@
 
 The engine is pure and the applied limits are rebuilt from the pods' annotations every cycle,
 but a released limit leaves no annotation behind; so the cycle remembers when it released what
-and hands that to the engine (``released=``). Memory only: a restarted controller (or a new
-leader) does not know the releases made before it, and may limit such a container again
-before the hold has passed (README, "Known limits").
+and hands that to the engine (``released=``). A restarted controller (or a new leader) starts
+with no memory: it recalls the releases within the hold from the controller's own gauge
+``iops_limit_applied`` in Prometheus (:func:`recalled_releases`), which needs Prometheus to
+scrape the controller's ``/metrics``.
 """
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from controller.frames import KEY_COLUMNS, RELEASED_COLUMNS
+from controller.report_history import past_limits
 
 Key = tuple[str, str, str]
 
@@ -25,6 +30,11 @@ class RecentReleases:
         for key in zip(*(rows[column].astype(str) for column in KEY_COLUMNS), strict=True):
             self._released[key] = now
 
+    def recall(self, released: Mapping[Key, float]) -> None:
+        """Add releases read back from Prometheus; a later one already in memory stays."""
+        for key, when in released.items():
+            self._released[key] = max(when, self._released.get(key, when))
+
     def frame(self, now: float) -> pd.DataFrame:
         """The releases still inside the hold at ``now``; older ones are forgotten."""
         self._released = {
@@ -32,3 +42,31 @@ class RecentReleases:
         }
         rows = [(*key, when) for key, when in self._released.items()]
         return pd.DataFrame(rows, columns=list(RELEASED_COLUMNS)).astype({"released": float})
+
+
+def recalled_releases(
+    series: Iterable[Mapping[str, Any]],
+    step: float,
+    now: float,
+    hold: float,
+    limited: Collection[Key],
+) -> dict[Key, float]:
+    """When each container the controller released within ``hold`` before ``now`` was
+    released, from a range query of ``iops_limit_applied`` (``GAUGE_QUERY``) at ``step``.
+
+    A container with a controller's limit in the gauge that is not ``limited`` now (per its
+    annotations) lost that limit by a release. The gauge was still exported at its last point
+    and gone at the next one, and the release patch comes before the export that drops it;
+    so the release came before the last point plus a step: count from there (capped at
+    ``now``), never earlier than the release, at worst a scrape interval and a step later.
+    A person's limit (``rule=""``) going away is not a release. A pod deleted and created
+    again under the same name within the hold looks like a release too, and is held as one.
+    """
+    last: dict[Key, float] = {}
+    for record in past_limits(series, step):
+        key = (record.namespace, record.pod, record.container)
+        if not record.rule or key in limited or record.released is None:
+            continue
+        last[key] = max(record.released, last.get(key, record.released))
+    released = {key: min(when + step, now) for key, when in last.items()}
+    return {key: when for key, when in released.items() if now - when < hold}

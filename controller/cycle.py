@@ -21,7 +21,7 @@ from controller.metrics import AppliedLimit, ControllerMetrics
 from controller.ownership import DIRECTIONS, Owner, PodLimits, classify
 from controller.pods import Key, PodCache, PodInfo, standalone_index
 from controller.prometheus import resolve_standalone
-from controller.releases import RecentReleases
+from controller.releases import GaugeSource, RecentReleases, read_releases
 from controller.relevance import relevant_containers
 from iops_limit.kube import KubeError
 
@@ -99,6 +99,7 @@ class Cycle:
         may_act: Callable[[], bool] = lambda: True,
         on_cycle: Callable[[CycleResult], None] | None = None,
         clock: Callable[[], float] = time.time,
+        gauge: GaugeSource | None = None,
     ) -> None:
         self._config = config
         self._source = source
@@ -113,6 +114,8 @@ class Cycle:
         self._clock = clock
         self._history = History()
         self._releases = RecentReleases(float(options.min_hold))
+        self._gauge = gauge
+        self._recall_pending = True  # memory of releases starts empty
         self.prometheus_error: str | None = None
 
     def ready(self) -> tuple[bool, str]:
@@ -146,6 +149,10 @@ class Cycle:
         if not self._may_act():
             self._metrics.cycles.labels(result="not_leader").inc()
             self._history.gap()  # a new leader seeds from Prometheus, as after a restart
+            self._recall_pending = True  # and recalls the releases the leader made meanwhile
+            # A follower's last export would go on looking in force in Prometheus and hide the
+            # leader's releases of those limits from the next one to recall them.
+            self._metrics.set_applied(())
             return None
         rules = self._rules()
         now = self._clock()
@@ -160,6 +167,19 @@ class Cycle:
         }
         current = enrich(current, snapshot, owners)
         applied = applied_frame(owners, snapshot)
+        if self._recall_pending and self._gauge is not None:
+            # Memory of releases starts empty after a start or on becoming leader.
+            self._recall_pending = False
+            limited = zip(applied["namespace"], applied["pod"], applied["container"], strict=True)
+            self._releases.recall(
+                read_releases(
+                    self._gauge,
+                    self._config.prometheus_errors,
+                    float(self._options.min_hold),
+                    now,
+                    set(limited),
+                )
+            )
         history = self._history.frame(
             now - window - self._config.interval / 2,
             relevant=relevant_containers(rules, current, applied),

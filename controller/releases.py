@@ -8,15 +8,26 @@ with no memory: it recalls the releases within the hold from the controller's ow
 scrape the controller's ``/metrics``.
 """
 
+import logging
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from controller.frames import KEY_COLUMNS, RELEASED_COLUMNS
-from controller.report_history import past_limits
+from controller.report_history import GAUGE_QUERY, history_step, past_limits
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]
+
+
+class GaugeSource(Protocol):
+    """Range queries of the controller's own gauge (controller.prometheus.PrometheusSource)."""
+
+    def range_query(
+        self, query: str, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]: ...
 
 
 class RecentReleases:
@@ -70,3 +81,45 @@ def recalled_releases(
         last[key] = max(record.released, last.get(key, record.released))
     released = {key: min(when + step, now) for key, when in last.items()}
     return {key: when for key, when in released.items() if now - when < hold}
+
+
+def read_releases(
+    gauge: GaugeSource,
+    errors: tuple[type[Exception], ...],
+    hold: float,
+    now: float,
+    limited: Collection[Key],
+) -> dict[Key, float]:
+    """The releases within ``hold`` before ``now``, read back from Prometheus (one range
+    query of the gauge, whatever the number of pods). Without them the hold after those
+    releases is lost, not the cycle: a failed query (one of ``errors``) or a gauge Prometheus
+    does not have is logged, and nothing is recalled."""
+    if hold <= 0:
+        return {}
+    step = history_step(hold)
+    # From a step before the hold: a release inside it may have its last point before it.
+    try:
+        series = gauge.range_query(GAUGE_QUERY, now - hold - step, now, step)
+    except errors as error:
+        log.warning(
+            "min hold: cannot read earlier releases from Prometheus (%s); a container "
+            "released within %gs before this start may be limited again early",
+            error,
+            hold,
+        )
+        return {}
+    if not series:
+        # No limit in force anywhere over the hold leaves no series either; limits in force
+        # now that the gauge never showed mean Prometheus does not scrape the controller.
+        log.log(
+            logging.WARNING if limited else logging.INFO,
+            "min hold: Prometheus has no iops_limit_applied series over the last %gs (no "
+            "limit in that time, the controller not running, or Prometheus not scraping its "
+            "/metrics): no release to recall; if one was made, that container may be limited "
+            "again before the hold has passed",
+            hold,
+        )
+        return {}
+    released = recalled_releases(series, step, now, hold, limited)
+    log.info("min hold: recalled %d release(s) within %gs from Prometheus", len(released), hold)
+    return released

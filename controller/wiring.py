@@ -82,4 +82,5 @@ def build_cycle(
         metrics=metrics,
         may_act=may_act,
         on_cycle=on_cycle,
+        gauge=source,
     )

@@ -277,6 +277,20 @@ def test_a_bad_query_answer_raises(front: FrontServer) -> None:
     assert len(front.requests) == 4  # a 4xx is not worth retrying
 
 
+def test_range_query_returns_the_matrix_and_raises_on_a_failed_or_unreadable_answer(
+    front: FrontServer,
+) -> None:
+    source = PrometheusSource(front.url, retries=0)
+    now = time.time()
+    (series,) = source.range_query("vector(1)", now - 10, now, 5)
+    assert [value for _, value in series["values"]] == ["1", "1", "1"]
+    front.script = [400, "garbage"]
+    with pytest.raises(PrometheusError, match=r"vector.*scripted"):
+        source.range_query("vector(1)", now - 10, now, 5)
+    with pytest.raises(PrometheusError, match="JSONDecodeError"):
+        source.range_query("vector(1)", now - 10, now, 5)
+
+
 def test_prometheus_down_raises(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(PrometheusError, match="ConnectionError"):

@@ -7,6 +7,7 @@ or once the history overflowed) is answered with 410 Expired, as the real server
 All methods are thread-safe; objects go in and out as deep copies.
 """
 
+import bisect
 import collections
 import copy
 import datetime
@@ -98,6 +99,7 @@ class Store:
         self._oldest = 1
         self._history: collections.deque[Change] = collections.deque(maxlen=history_limit)
         self._objects: dict[tuple[str, str, str], Object] = {}
+        self._ordered: list[tuple[str, str, str]] | None = None  # sorted keys; None: stale
         self._epoch = 0
         self._closed = False
 
@@ -135,6 +137,44 @@ class Store:
                 and matches(obj)
             ]
             return items, self._revision
+
+    def select_page(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        matches: Callable[[Object], bool],
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> tuple[list[Object], int, int]:
+        """One list page: up to ``limit`` (0: no limit) matching objects after ``after``
+        (namespace, name), ordered by namespace and name; how many matching objects follow
+        them; the revision they were read at.
+
+        Only the page is copied, and it starts by bisecting the sorted keys: copying every
+        object for every page made a 100k-pod list in pages of 500 take hours.
+        """
+        with self._lock:
+            if self._ordered is None:
+                self._ordered = sorted(self._objects)
+            keys = self._ordered
+            if after is None:
+                start = bisect.bisect_left(keys, (resource.key,))
+            else:
+                start = bisect.bisect_right(keys, (resource.key, *after))
+            items: list[Object] = []
+            remaining = 0
+            for position in range(start, len(keys)):
+                kind, obj_namespace, _name = key = keys[position]
+                if kind != resource.key:
+                    break
+                obj = self._objects[key]
+                if (namespace is not None and obj_namespace != namespace) or not matches(obj):
+                    continue
+                if limit and len(items) == limit:
+                    remaining += 1
+                else:
+                    items.append(obj)
+            return [copy.deepcopy(obj) for obj in items], remaining, self._revision
 
     def create(self, resource: ResourceType, namespace: str | None, obj: Object) -> Object:
         obj = copy.deepcopy(obj)
@@ -232,6 +272,7 @@ class Store:
             if precondition:
                 precondition(old)
             del self._objects[key]
+            self._ordered = None
             gone = copy.deepcopy(old)
             self._record("DELETED", resource, old, gone)
             return copy.deepcopy(gone)
@@ -293,6 +334,8 @@ class Store:
         old: Object | None,
         new: Object,
     ) -> None:
+        if key not in self._objects:
+            self._ordered = None
         self._objects[key] = new
         self._record(kind, resource, old, new)
 

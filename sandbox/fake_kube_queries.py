@@ -57,8 +57,10 @@ def list_page(
         if since < store.oldest:
             raise StatusError(410, "The provided continue parameter is too old", reason="Expired")
     limit = int(number(query, "limit", 0))
+    matches = selection(resource, query)  # checked even when not needed: a bad one is a 400
+    filtered = bool(query.get("labelSelector") or query.get("fieldSelector"))
     items, remaining, revision = store.select_page(
-        resource, namespace, selection(resource, query), after, limit
+        resource, namespace, matches if filtered else None, after, limit
     )
     if token:
         revision = since  # a continued list reports the revision its first page was read at

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from sandbox.fake_kube_errors import StatusError
 from sandbox.fake_kube_validation import check_kind, check_metadata, tidy
 
@@ -142,39 +144,43 @@ class Store:
         self,
         resource: ResourceType,
         namespace: str | None,
-        matches: Callable[[Object], bool],
+        matches: Callable[[Object], bool] | None,
         after: tuple[str, str] | None,
         limit: int,
     ) -> tuple[list[Object], int, int]:
-        """One list page: up to ``limit`` (0: no limit) matching objects after ``after``
-        (namespace, name), ordered by namespace and name; how many matching objects follow
-        them; the revision they were read at.
+        """One list page: up to ``limit`` (0: no limit) objects after ``after`` (namespace,
+        name) that ``matches`` (None: every one), ordered by namespace and name; how many
+        matching objects follow them; the revision they were read at.
 
-        Only the page is copied, and it starts by bisecting the sorted keys: copying every
-        object for every page made a 100k-pod list in pages of 500 take hours.
+        Made for 100k pods in pages of 500: a page bisects the sorted keys to where it starts,
+        counts what follows by position when nothing is filtered, and copies only its own
+        objects, through JSON (they are JSON data) as ``copy.deepcopy`` is ~10x slower.
         """
         with self._lock:
             if self._ordered is None:
                 self._ordered = sorted(self._objects)
             keys = self._ordered
-            if after is None:
-                start = bisect.bisect_left(keys, (resource.key,))
+            scope = (resource.key,) if namespace is None else (resource.key, namespace)
+            start = bisect.bisect_left(keys, scope)
+            if after is not None:
+                start = max(start, bisect.bisect_right(keys, (resource.key, *after)))
+            # Every key of the scope sorts before the scope with a NUL appended.
+            end = bisect.bisect_left(keys, (*scope[:-1], scope[-1] + "\0"))
+            if matches is None:
+                chosen = keys[start : start + limit if limit else end]
+                remaining = max(0, end - start - len(chosen))
+                items = [self._objects[key] for key in chosen]
             else:
-                start = bisect.bisect_right(keys, (resource.key, *after))
-            items: list[Object] = []
-            remaining = 0
-            for position in range(start, len(keys)):
-                kind, obj_namespace, _name = key = keys[position]
-                if kind != resource.key:
-                    break
-                obj = self._objects[key]
-                if (namespace is not None and obj_namespace != namespace) or not matches(obj):
-                    continue
-                if limit and len(items) == limit:
-                    remaining += 1
-                else:
-                    items.append(obj)
-            return [copy.deepcopy(obj) for obj in items], remaining, self._revision
+                items, remaining = [], 0
+                for key in keys[start:end]:
+                    obj = self._objects[key]
+                    if not matches(obj):
+                        continue
+                    if limit and len(items) == limit:
+                        remaining += 1
+                    else:
+                        items.append(obj)
+            return orjson.loads(orjson.dumps(items)), remaining, self._revision
 
     def create(self, resource: ResourceType, namespace: str | None, obj: Object) -> Object:
         obj = copy.deepcopy(obj)

@@ -129,7 +129,7 @@ def test_pages_in_a_namespace_or_with_a_selector_add_up_to_the_whole_list(
         assert counts[0] == len(whole) - 1 and counts[-1] is None
 
 
-def list_pods(core: CoreV1Api, namespace: str | None = None, **query: object) -> Any:
+def list_pods(core: CoreV1Api, namespace: str | None = None, **query: Any) -> Any:
     if namespace is None:
         return core.list_pod_for_all_namespaces(**query)
     return core.list_namespaced_pod(namespace, **query)

@@ -23,15 +23,17 @@ keeping them would need the costly ``id`` regex.)
 
 The four queries run in parallel (Prometheus evaluates them on all its cores). Each answer is
 parsed with orjson as soon as it arrives and turned into columns at once, one answer at a time
-(a lock): at 100k containers an answer parsed into Python dicts is ~70 MB, and holding four of
-them next to their raw bytes made most of the controller's peak memory.
+(a lock) with the GC paused: at 100k containers an answer parsed into Python dicts is ~70 MB,
+and holding four of them next to their raw bytes made most of the controller's peak memory.
 """
 
+import contextlib
+import gc
 import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +129,6 @@ class PrometheusSource:
         )
         self.queries = rate_queries(rate_window, device_regex)
         self._session = _session(self.transport)
-        self._parse_lock = threading.Lock()
         if skip_verify:
             log.warning("Prometheus' TLS certificate is not verified (skip-verify is on)")
 
@@ -213,7 +214,7 @@ class PrometheusSource:
                 raise PrometheusError(_failure(column, query, _clip(reason)), query)
             content = response.content
             del response
-            with self._parse_lock:
+            with _parsing():
                 result = orjson.loads(content)["data"]["result"]
                 del content
                 if not isinstance(result, list):
@@ -229,6 +230,25 @@ class PrometheusSource:
         except (ValueError, KeyError, TypeError, IndexError) as error:
             reason = f"unreadable answer ({type(error).__name__}: {_clip(str(error))})"
             raise PrometheusError(_failure(column, query, reason), query) from None
+
+
+_PARSE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _parsing() -> Iterator[None]:
+    """One answer parsed at a time in the process, with the cyclic GC paused: parsing 100k
+    series allocates ~400k dicts and lists, which set off full collections over the pod
+    cache's objects (0.25 s per 10 MB answer measured); JSON makes no reference cycles, so
+    nothing is left for the GC to find."""
+    with _PARSE_LOCK:
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if paused:
+                gc.enable()
 
 
 def rate_queries(rate_window: float, device_regex: str) -> dict[str, str]:

@@ -162,7 +162,9 @@ class PrometheusSource:
             "step": f"{step_seconds:g}",
             "timeout": f"{self.transport.timeout:g}s",
         }
-        return history_frame(self._query_all("query_range", bounds, parse_range))
+        # One query at a time: a restart-only call, where four range answers downloaded at
+        # once next to the memory being seeded made the controller's peak memory.
+        return history_frame(self._query_all("query_range", bounds, parse_range, workers=1))
 
     def _headers(self) -> dict[str, str]:
         headers = dict(self.transport.headers)
@@ -178,12 +180,17 @@ class PrometheusSource:
         return headers
 
     def _query_all(
-        self, endpoint: str, params: Mapping[str, str], parse: Callable[[Answer], Parsed]
+        self,
+        endpoint: str,
+        params: Mapping[str, str],
+        parse: Callable[[Answer], Parsed],
+        workers: int = len(METRICS),
     ) -> dict[str, Parsed]:
-        """Run each metric's query, in parallel; the first failure (in column order) raises."""
+        """Run each metric's query, ``workers`` at a time; the first failure (in column order)
+        raises."""
         # Read per cycle, so a rotated token is used from the next cycle on.
         headers = self._headers()
-        with ThreadPoolExecutor(len(METRICS), thread_name_prefix="prometheus-query") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="prometheus-query") as pool:
             futures = {
                 column: pool.submit(self._query, column, endpoint, {**params}, headers, parse)
                 for column in METRICS

@@ -13,7 +13,8 @@ run on the synthetic clock, 30 s apart, all inside the loaded data:
 - cycles 2-4: steady state, from memory; they must write nothing.
 
 Next to each steady cycle, the raw PromQL time at the same moment: the four rate queries, sent
-in parallel as the source sends them, answers not parsed. Memory is this process's peak
+in parallel as the source sends them, answers not parsed, timed in a process of its own
+(its downloads are not the controller's memory). Memory is this process's peak
 resident size (Linux ``VmHWM``, what ``getrusage`` reports as ``ru_maxrss``), reset between the
 phases: ``start_rss_mb`` up to the end of the start-up pod list, ``first_rss_mb`` over the
 first cycle (history seeded from Prometheus), ``steady_rss_mb`` over the steady cycles;
@@ -21,6 +22,7 @@ first cycle (history seeded from Prometheus), ``steady_rss_mb`` over the steady 
 ``start_rss_mb`` of that size alone (a process's earlier sizes count in it).
 """
 
+import contextlib
 import json
 import multiprocessing
 import resource
@@ -29,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -108,6 +110,40 @@ def raw_queries(url: str, queries: list[str], at: float) -> int:
         return sum(pool.map(one, queries))
 
 
+def serve_raw_queries(url: str, queries: list[str], channel: Connection) -> None:
+    """Times the raw queries at each moment it is sent, until None; runs in its own process,
+    so their downloads stay out of the controller's memory figures."""
+    while (at := channel.recv()) is not None:
+        start = time.perf_counter()
+        size = raw_queries(url, queries, at)
+        channel.send((time.perf_counter() - start, size))
+
+
+RawTimer = Callable[[float], tuple[float, int]]
+
+
+@contextlib.contextmanager
+def raw_timer(url: str) -> Iterator[RawTimer]:
+    """``at -> (seconds, bytes)`` of the source's four queries, measured in another process."""
+    with PrometheusSource(url) as probe:
+        queries = list(probe.queries.values())
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=serve_raw_queries, args=(url, queries, theirs))
+    process.start()
+
+    def measure(at: float) -> tuple[float, int]:
+        ours.send(at)
+        seconds, size = ours.recv()
+        return float(seconds), int(size)
+
+    try:
+        yield measure
+    finally:
+        ours.send(None)
+        process.join(timeout=60)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory since the last reset (Linux VmHWM)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -139,7 +175,8 @@ def measure(count: int) -> dict[str, float]:
             raise SystemExit("the fake API did not come up")
         ours.recv()
         (work / "rules.yaml").write_text(RULES)
-        return run_cycles(count, server.url, end, kubeconfig, work / "rules.yaml")
+        with raw_timer(server.url) as raw:
+            return run_cycles(count, server.url, end, kubeconfig, work / "rules.yaml", raw_at=raw)
     finally:
         server.close()
         if fake.is_alive():
@@ -149,7 +186,7 @@ def measure(count: int) -> dict[str, float]:
 
 
 def run_cycles(
-    count: int, url: str, end: float, kubeconfig: Path, rules_path: Path
+    count: int, url: str, end: float, kubeconfig: Path, rules_path: Path, *, raw_at: RawTimer
 ) -> dict[str, float]:
     figures: dict[str, float] = {"containers": count}
     registry = prometheus_client.CollectorRegistry()
@@ -160,8 +197,7 @@ def run_cycles(
     figures["start_rss_mb"] = peak_rss_mb()
     reset_peak_rss()
     source = PrometheusSource(url, timeout=600, retries=0)
-    queries = list(source.queries.values())
-    raw_queries(url, queries, end)  # warm Prometheus' caches, as bench_query does
+    raw_at(end)  # warm Prometheus' caches, as bench_query does
     clock = [end]
     rules = load_rules(rules_path)
     cycle = Cycle(
@@ -190,7 +226,7 @@ def run_cycles(
     steady, raw = [], []
     for step in range(1, STEADY_CYCLES + 1):
         clock[0] = end + step * INTERVAL
-        raw_time, size = timed(lambda: raw_queries(url, queries, clock[0]))
+        raw_time, size = raw_at(clock[0])
         raw.append(raw_time)
         before = writes()
         cycle_time, result = timed(cycle.run)

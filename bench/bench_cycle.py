@@ -2,20 +2,27 @@
 
     python -m bench.bench_cycle [COUNT ...]      # default: 1000 10000 100000
 
-Per size: a real Prometheus preloaded with 15 minutes of steady history at a 30 s step
-(``sandbox.prometheus.synthetic_prometheus``: every 100th container writes 5000 IOPS), the fake
-Kubernetes API with one pod per container in a separate process (so the controller's memory is
-measured alone), and the real controller parts: pod cache, PrometheusSource, engine, annotator.
-Cycles run on the synthetic clock, 30 s apart:
+Per size: a real Prometheus preloaded with 15 minutes of steady history at a 30 s step, plus
+the steady cycles' 90 s (``sandbox.prometheus.synthetic_prometheus``: every 100th container
+writes 5000 IOPS), the fake Kubernetes API with one pod per container in a separate process (so
+the controller's memory is measured alone), and the real controller parts: pod cache (listed in
+client-go's pages of 500, as the controller lists), PrometheusSource, engine, annotator. Cycles
+run on the synthetic clock, 30 s apart, all inside the loaded data:
 
 - cycle 1: a fresh controller (history seeded from Prometheus) limits the noisy containers;
 - cycles 2-4: steady state, from memory; they must write nothing.
 
-Next to each, the raw PromQL time of the same run: the four rate queries, sent in parallel as
-the source sends them, answers not parsed. ``rss_mb`` is this process's peak (the controller
-side) over the cycles, ``start_rss_mb`` its peak after the start-up pod list.
+Next to each steady cycle, the raw PromQL time at the same moment: the four rate queries, sent
+in parallel as the source sends them, answers not parsed, timed in a process of its own
+(its downloads are not the controller's memory). Memory is this process's peak
+resident size (Linux ``VmHWM``, what ``getrusage`` reports as ``ru_maxrss``), reset between the
+phases: ``start_rss_mb`` up to the end of the start-up pod list, ``first_rss_mb`` over the
+first cycle (history seeded from Prometheus), ``steady_rss_mb`` over the steady cycles;
+``rss_mb`` is the largest, the whole controller side's peak. Run one size per process for a
+``start_rss_mb`` of that size alone (a process's earlier sizes count in it).
 """
 
+import contextlib
 import json
 import multiprocessing
 import resource
@@ -24,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -103,6 +110,40 @@ def raw_queries(url: str, queries: list[str], at: float) -> int:
         return sum(pool.map(one, queries))
 
 
+def serve_raw_queries(url: str, queries: list[str], channel: Connection) -> None:
+    """Times the raw queries at each moment it is sent, until None; runs in its own process,
+    so their downloads stay out of the controller's memory figures."""
+    while (at := channel.recv()) is not None:
+        start = time.perf_counter()
+        size = raw_queries(url, queries, at)
+        channel.send((time.perf_counter() - start, size))
+
+
+RawTimer = Callable[[float], tuple[float, int]]
+
+
+@contextlib.contextmanager
+def raw_timer(url: str) -> Iterator[RawTimer]:
+    """``at -> (seconds, bytes)`` of the source's four queries, measured in another process."""
+    with PrometheusSource(url) as probe:
+        queries = list(probe.queries.values())
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=serve_raw_queries, args=(url, queries, theirs))
+    process.start()
+
+    def measure(at: float) -> tuple[float, int]:
+        ours.send(at)
+        seconds, size = ours.recv()
+        return float(seconds), int(size)
+
+    try:
+        yield measure
+    finally:
+        ours.send(None)
+        process.join(timeout=60)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory since the last reset (Linux VmHWM)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -123,14 +164,19 @@ def measure(count: int) -> dict[str, float]:
     kubeconfig = work / "kubeconfig"
     fake = context.Process(target=serve_fake_kube, args=(count, str(kubeconfig), theirs))
     fake.start()
-    server, end = synthetic_prometheus(count, seconds=900.0, step=INTERVAL)
+    # The data ends where the last steady cycle queries: no cycle reads past it.
+    server, data_end = synthetic_prometheus(
+        count, seconds=900.0 + STEADY_CYCLES * INTERVAL, step=INTERVAL
+    )
+    end = data_end - STEADY_CYCLES * INTERVAL
     try:
         server.start()
         if not ours.poll(1800):
             raise SystemExit("the fake API did not come up")
         ours.recv()
         (work / "rules.yaml").write_text(RULES)
-        return run_cycles(count, server.url, end, kubeconfig, work / "rules.yaml")
+        with raw_timer(server.url) as raw:
+            return run_cycles(count, server.url, end, kubeconfig, work / "rules.yaml", raw_at=raw)
     finally:
         server.close()
         if fake.is_alive():
@@ -140,20 +186,18 @@ def measure(count: int) -> dict[str, float]:
 
 
 def run_cycles(
-    count: int, url: str, end: float, kubeconfig: Path, rules_path: Path
+    count: int, url: str, end: float, kubeconfig: Path, rules_path: Path, *, raw_at: RawTimer
 ) -> dict[str, float]:
     figures: dict[str, float] = {"containers": count}
     registry = prometheus_client.CollectorRegistry()
     metrics = ControllerMetrics(registry)
-    # Big pages: the fake API copies every pod for each page it serves (its cost, not ours).
-    api = KubeApi(load_api_client(str(kubeconfig)), TokenBucket(1000, 2000), list_page_size=10_000)
+    api = KubeApi(load_api_client(str(kubeconfig)), TokenBucket(1000, 2000))
     cache = PodCache(api)
     figures["pod_list_s"] = timed(cache.sync)[0]
     figures["start_rss_mb"] = peak_rss_mb()
     reset_peak_rss()
     source = PrometheusSource(url, timeout=600, retries=0)
-    queries = list(source.queries.values())
-    raw_queries(url, queries, end)  # warm Prometheus' caches, as bench_query does
+    raw_at(end)  # warm Prometheus' caches, as bench_query does
     clock = [end]
     rules = load_rules(rules_path)
     cycle = Cycle(
@@ -175,12 +219,14 @@ def run_cycles(
         )
 
     figures["first_cycle_s"], result = timed(cycle.run)
+    figures["first_rss_mb"] = peak_rss_mb()
+    reset_peak_rss()
     figures["first_writes"] = writes()
     figures["limited"] = sum(1 for a in result.applied if a.owner == "controller")
     steady, raw = [], []
     for step in range(1, STEADY_CYCLES + 1):
         clock[0] = end + step * INTERVAL
-        raw_time, size = timed(lambda: raw_queries(url, queries, clock[0]))
+        raw_time, size = raw_at(clock[0])
         raw.append(raw_time)
         before = writes()
         cycle_time, result = timed(cycle.run)
@@ -193,7 +239,10 @@ def run_cycles(
     figures["cycle_s"] = statistics.median(steady)
     figures["ratio"] = figures["cycle_s"] / figures["raw_s"]
     figures["current_s"] = timed(lambda: source.current(clock[0]))[0]
-    figures["rss_mb"] = peak_rss_mb()
+    figures["steady_rss_mb"] = peak_rss_mb()
+    figures["rss_mb"] = max(
+        figures[name] for name in ("start_rss_mb", "first_rss_mb", "steady_rss_mb")
+    )
     source.close()
     return figures
 
@@ -211,6 +260,8 @@ COLUMNS = [
     ("current_s", "{:.3f}"),
     ("json_mb", "{:.1f}"),
     ("start_rss_mb", "{:.0f}"),
+    ("first_rss_mb", "{:.0f}"),
+    ("steady_rss_mb", "{:.0f}"),
     ("rss_mb", "{:.0f}"),
 ]
 

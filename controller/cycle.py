@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from controller.annotator import Annotator, PodChange, plan
@@ -301,14 +302,15 @@ def enrich(
     """Add ``labels`` and ``uid`` (and ``node`` where Prometheus had none) from the pod cache;
     drop containers of pods the API does not know, of exempt pods, and of pods whose own
     annotations are invalid (the controller keeps away from those)."""
-    infos = [pods.get(key) for key in zip(current["namespace"], current["pod"], strict=True)]
-    skip = (Owner.EXEMPT,)
-    keep = [
-        info is not None
-        and owners.get(info.key, _FREE).owner not in skip
-        and not (owners.get(info.key, _FREE).owner is Owner.PERSON and owners[info.key].problem)
-        for info in infos
-    ]
+    keys = list(zip(current["namespace"], current["pod"], strict=True))
+    infos = [pods.get(key) for key in keys]
+    # The few pods to stay away from, so the per-container test is one set lookup.
+    blocked = {
+        key
+        for key, limits in owners.items()
+        if limits.owner is Owner.EXEMPT or (limits.owner is Owner.PERSON and limits.problem)
+    }
+    keep = [info is not None and key not in blocked for key, info in zip(keys, infos, strict=True)]
     kept = [info for info, ok in zip(infos, keep, strict=True) if ok and info is not None]
     out = current[pd.Series(keep, index=current.index, dtype=bool)].copy()
     out["labels"] = pd.Series([info.labels for info in kept], index=out.index, dtype=object)
@@ -343,12 +345,17 @@ def hold_steady(
 ) -> pd.DataFrame:
     """Overrule the engine where the controller must not act: no release of a container
     Prometheus has no data for (fail static), and no change at all on a person's pod."""
-    active = decisions["action"] != "none"
-    if not active.any():
+    active = decisions[decisions["action"] != "none"]
+    person = {key for key, limits in owners.items() if limits.owner is Owner.PERSON}
+    on_person_pod = [key in person for key in zip(active["namespace"], active["pod"], strict=True)]
+    # Only releases and person-owned pods can be overruled: the steady cycle's thousands of
+    # kept limits are not walked row by row.
+    candidates = active[active["action"].eq("release").to_numpy() | np.array(on_person_pod, bool)]
+    if candidates.empty:
         return decisions
     seen = set(zip(current["namespace"], current["pod"], current["container"], strict=True))
     out = decisions.copy()
-    for index, row in decisions[active].iterrows():
+    for index, row in candidates.iterrows():
         key = (str(row["namespace"]), str(row["pod"]))
         container = str(row["container"])
         limits = owners.get(key, _FREE)

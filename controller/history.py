@@ -101,11 +101,13 @@ class History:
         self._steps = [step for step in self._steps if step.time >= start]
         self._forget_unused_keys()
         wanted = self._code_array(relevant)
-        present_codes = self._code_array(present)
+        present_codes: npt.NDArray[np.int64] | None = None  # looked up only if a step needs it
         parts: list[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
         for step in self._steps:
             keep = np.isin(step.codes, wanted)
             if not keep.any():
+                if present_codes is None:
+                    present_codes = self._code_array(present)
                 filler = np.flatnonzero(np.isin(step.codes, present_codes))[:1]
                 keep = np.zeros(len(step.codes), dtype=bool)
                 keep[filler] = True
@@ -118,24 +120,20 @@ class History:
 
     def _encode(self, time: float, frame: pd.DataFrame) -> _Step:
         keys = zip(frame["namespace"], frame["pod"], frame["container"], strict=True)
-        codes = np.fromiter((self._code(key) for key in keys), dtype=np.int64, count=len(frame))
+        # A new key's code is the dict's size as it is added: its position in the dict's order.
+        table = self._codes
+        codes = [table.setdefault(key, len(table)) for key in keys]
+        if len(table) > len(self._keys):
+            self._keys = list(table)
         rates = frame[RATES].to_numpy(dtype=np.float64, copy=True)
-        return _Step(time, codes, rates)
-
-    def _code(self, key: Key) -> int:
-        code = self._codes.get(key)
-        if code is None:
-            code = self._codes[key] = len(self._keys)
-            self._keys.append(key)
-        return code
+        return _Step(time, np.array(codes, dtype=np.int64), rates)
 
     def _forget_unused_keys(self) -> None:
         """Containers come and go: renumber once most codes belong to none of the steps."""
-        used = (
-            np.unique(np.concatenate([s.codes for s in self._steps]))
-            if self._steps
-            else np.zeros(0, dtype=np.int64)
-        )
+        marked = np.zeros(len(self._keys), dtype=bool)
+        for step in self._steps:
+            marked[step.codes] = True  # a scatter: np.unique's sort took 0.5 s at 100k
+        used = np.flatnonzero(marked)
         if len(self._keys) <= 2 * len(used) + 1024:
             return
         renumber = np.full(len(self._keys), -1, dtype=np.int64)

@@ -20,9 +20,7 @@ Key = tuple[str, str, str]
 
 
 def relevant_containers(rules: RuleSet, current: pd.DataFrame, applied: pd.DataFrame) -> set[Key]:
-    limited: set[Key] = set(
-        zip(applied["namespace"], applied["pod"], applied["container"], strict=True)
-    )
+    limited: set[Key] = set(_applied_keys(applied))
     if not len(current):
         return limited
     keys = list(zip(current["namespace"], current["pod"], current["container"], strict=True))
@@ -36,15 +34,20 @@ def relevant_containers(rules: RuleSet, current: pd.DataFrame, applied: pd.DataF
     )
     for name in RATE_COLUMNS:
         columns[name] = current[name].to_numpy(dtype=np.float64, na_value=np.nan)
-    limits = applied.set_index(["namespace", "pod", "container"])
+    # One pass over the containers finds each one's applied row (-1: none) for every direction.
+    row_of = {key: row for row, key in enumerate(_applied_keys(applied))}
+    rows = np.array([row_of.get(key, -1) for key in keys] if row_of else [], dtype=np.intp)
+    found = np.flatnonzero(rows >= 0)
     for direction in DIRECTIONS:
         values = np.full(len(current), np.nan)
-        if len(applied):
-            by_key = limits[limit_column(direction)].to_dict()
-            values = np.array([by_key.get(key, np.nan) for key in keys], dtype=np.float64)
+        values[found] = applied[limit_column(direction)].to_numpy(dtype=np.float64)[rows[found]]
         columns[limit_column(direction)] = values
     view = ColumnsByName(columns, len(current))  # type: ignore[arg-type]
     holds = np.zeros(len(current), dtype=bool)
     for rule in rules.rules():
         holds |= rule.expr.holds(view)
-    return limited | {key for key, hold in zip(keys, holds, strict=True) if hold}
+    return limited | {keys[row] for row in np.flatnonzero(holds)}
+
+
+def _applied_keys(applied: pd.DataFrame) -> list[Key]:
+    return list(zip(applied["namespace"], applied["pod"], applied["container"], strict=True))

@@ -50,19 +50,23 @@ def event_for(
 def list_page(
     store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str]
 ) -> Object:
-    items, revision = store.select(resource, namespace, selection(resource, query))
-    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
     token = query.get("continue")
+    after = None
     if token:
-        revision, after = _read_continue(token)
-        if revision < store.oldest:
+        since, after = _read_continue(token)
+        if since < store.oldest:
             raise StatusError(410, "The provided continue parameter is too old", reason="Expired")
-        items = [obj for obj in items if _position(obj) > after]
-        metadata["resourceVersion"] = str(revision)
     limit = int(number(query, "limit", 0))
-    if limit and len(items) > limit:
-        metadata["remainingItemCount"] = len(items) - limit
-        items = items[:limit]
+    matches = selection(resource, query)  # checked even when not needed: a bad one is a 400
+    filtered = bool(query.get("labelSelector") or query.get("fieldSelector"))
+    items, remaining, revision = store.select_page(
+        resource, namespace, matches if filtered else None, after, limit
+    )
+    if token:
+        revision = since  # a continued list reports the revision its first page was read at
+    metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+    if remaining:
+        metadata["remainingItemCount"] = remaining
         metadata["continue"] = _write_continue(revision, _position(items[-1]))
     return {
         "kind": f"{resource.kind}List",

@@ -7,6 +7,7 @@ or once the history overflowed) is answered with 410 Expired, as the real server
 All methods are thread-safe; objects go in and out as deep copies.
 """
 
+import bisect
 import collections
 import copy
 import datetime
@@ -16,6 +17,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from sandbox.fake_kube_errors import StatusError
 from sandbox.fake_kube_managed import track_annotations
@@ -99,6 +102,7 @@ class Store:
         self._oldest = 1
         self._history: collections.deque[Change] = collections.deque(maxlen=history_limit)
         self._objects: dict[tuple[str, str, str], Object] = {}
+        self._ordered: list[tuple[str, str, str]] | None = None  # sorted keys; None: stale
         self._epoch = 0
         self._closed = False
 
@@ -136,6 +140,48 @@ class Store:
                 and matches(obj)
             ]
             return items, self._revision
+
+    def select_page(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        matches: Callable[[Object], bool] | None,
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> tuple[list[Object], int, int]:
+        """One list page: up to ``limit`` (0: no limit) objects after ``after`` (namespace,
+        name) that ``matches`` (None: every one), ordered by namespace and name; how many
+        matching objects follow them; the revision they were read at.
+
+        Made for 100k pods in pages of 500: a page bisects the sorted keys to where it starts,
+        counts what follows by position when nothing is filtered, and copies only its own
+        objects, through JSON (they are JSON data) as ``copy.deepcopy`` is ~10x slower.
+        """
+        with self._lock:
+            if self._ordered is None:
+                self._ordered = sorted(self._objects)
+            keys = self._ordered
+            scope = (resource.key,) if namespace is None else (resource.key, namespace)
+            start = bisect.bisect_left(keys, scope)
+            if after is not None:
+                start = max(start, bisect.bisect_right(keys, (resource.key, *after)))
+            # Every key of the scope sorts before the scope with a NUL appended.
+            end = bisect.bisect_left(keys, (*scope[:-1], scope[-1] + "\0"))
+            if matches is None:
+                chosen = keys[start : start + limit if limit else end]
+                remaining = max(0, end - start - len(chosen))
+                items = [self._objects[key] for key in chosen]
+            else:
+                items, remaining = [], 0
+                for key in keys[start:end]:
+                    obj = self._objects[key]
+                    if not matches(obj):
+                        continue
+                    if limit and len(items) == limit:
+                        remaining += 1
+                    else:
+                        items.append(obj)
+            return orjson.loads(orjson.dumps(items)), remaining, self._revision
 
     def create(
         self,
@@ -244,6 +290,7 @@ class Store:
             if precondition:
                 precondition(old)
             del self._objects[key]
+            self._ordered = None
             gone = copy.deepcopy(old)
             self._record("DELETED", resource, old, gone)
             return copy.deepcopy(gone)
@@ -305,6 +352,8 @@ class Store:
         old: Object | None,
         new: Object,
     ) -> None:
+        if key not in self._objects:
+            self._ordered = None
         self._objects[key] = new
         self._record(kind, resource, old, new)
 

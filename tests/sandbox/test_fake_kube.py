@@ -2,6 +2,7 @@
 test-side state API. Patches, faults, watches and the process: the other test_fake_kube_*."""
 
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import pytest
@@ -104,6 +105,34 @@ def test_list_pages_with_limit_and_continue(kube_cluster: FakeKube, core: CoreV1
     # Namespace, then name order, like etcd keys.
     in_order = [pod["metadata"]["name"] for pod in first["items"] + rest["items"]]
     assert in_order == ["etl", "db", "web"]
+
+
+def test_pages_in_a_namespace_or_with_a_selector_add_up_to_the_whole_list(
+    kube_cluster: FakeKube, core: CoreV1Api
+) -> None:
+    for index in range(5):
+        tier = "web" if index % 2 else "batch"
+        kube_cluster.add_pod(
+            kube_cluster.make_pod("shop", f"p{index}", "node-a", labels={"tier": tier})
+        )
+    for query in ({"namespace": "shop"}, {"label_selector": "tier=web"}):
+        whole = names(list_pods(core, **query))
+        paged, token, counts = [], None, []
+        while True:
+            page = plain(list_pods(core, limit=1, _continue=token, **query))
+            paged += [pod["metadata"]["name"] for pod in page["items"]]
+            counts.append(page["metadata"]["remaining_item_count"])
+            token = page["metadata"]["_continue"]
+            if not token:
+                break
+        assert sorted(paged) == whole and len(paged) >= 2
+        assert counts[0] == len(whole) - 1 and counts[-1] is None
+
+
+def list_pods(core: CoreV1Api, namespace: str | None = None, **query: Any) -> Any:
+    if namespace is None:
+        return core.list_pod_for_all_namespaces(**query)
+    return core.list_namespaced_pod(namespace, **query)
 
 
 def test_continue_token_from_before_a_compaction_is_410(

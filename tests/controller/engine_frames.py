@@ -86,3 +86,20 @@ def decision(frame: pd.DataFrame, key: str) -> dict[str, Any]:
     assert len(match) == 1, f"{key}: {len(match)} decision rows"
     row = {str(name): value for name, value in match.iloc[0].items()}
     return row
+
+
+#: The moment and step most engine tests evaluate at, and the rule most of them start from.
+NOW = 1_000_000.0
+STEP = 30.0
+WRITER = """
+groups:
+  - name: noisy
+    rules:
+      - name: writer
+        expr: write_iops > 1000
+        for: 5m
+        limit: {write_iops: 500}
+        summary: "{pod} wrote {write_iops:.0f} IOPS"
+"""
+NO_APPLIED = applied({})
+NO_HISTORY = history(NOW, STEP, {})

@@ -6,6 +6,11 @@ from pathlib import Path
 from controller.engine import EngineOptions, evaluate
 from controller.rule_files import load_rules
 from tests.controller.engine_frames import (
+    NO_APPLIED,
+    NO_HISTORY,
+    NOW,
+    STEP,
+    WRITER,
     applied,
     current,
     decision,
@@ -13,22 +18,6 @@ from tests.controller.engine_frames import (
     rules_from,
     steady,
 )
-
-NOW = 1_000_000.0
-STEP = 30.0
-NO_APPLIED = applied({})
-NO_HISTORY = history(NOW, STEP, {})
-
-WRITER = """
-groups:
-  - name: noisy
-    rules:
-      - name: writer
-        expr: write_iops > 1000
-        for: 5m
-        limit: {write_iops: 500}
-        summary: "{pod} wrote {write_iops:.0f} IOPS"
-"""
 
 
 def test_for_fires_when_the_condition_held_at_every_step_of_the_window(tmp_path: Path) -> None:

@@ -10,6 +10,11 @@ import pytest
 from controller.engine import EngineInputError, EngineOptions, evaluate
 from controller.frames import DECISION_COLUMNS
 from tests.controller.engine_frames import (
+    NO_APPLIED,
+    NO_HISTORY,
+    NOW,
+    STEP,
+    WRITER,
     applied,
     current,
     decision,
@@ -17,22 +22,6 @@ from tests.controller.engine_frames import (
     rules_from,
     steady,
 )
-
-NOW = 1_000_000.0
-STEP = 30.0
-NO_APPLIED = applied({})
-NO_HISTORY = history(NOW, STEP, {})
-
-WRITER = """
-groups:
-  - name: noisy
-    rules:
-      - name: writer
-        expr: write_iops > 1000
-        for: 5m
-        limit: {write_iops: 500}
-        summary: "{pod} wrote {write_iops:.0f} IOPS"
-"""
 
 
 def test_limits_set_by_a_person_are_kept_and_never_touched(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from controller.annotator import Annotator
 from controller.cycle import Cycle, CycleConfig
 from controller.engine import EngineOptions, evaluate
 from controller.kubeapi import KubeApi
+from controller.memory import tune_malloc
 from controller.metrics import ControllerMetrics
 from controller.pods import PodCache
 from controller.prometheus import PrometheusError, PrometheusSource
@@ -189,6 +190,7 @@ def run_cycles(
     count: int, url: str, end: float, kubeconfig: Path, rules_path: Path, *, raw_at: RawTimer
 ) -> dict[str, float]:
     figures: dict[str, float] = {"containers": count}
+    tune_malloc()  # as ``iops-controller run`` does at start
     registry = prometheus_client.CollectorRegistry()
     metrics = ControllerMetrics(registry)
     api = KubeApi(load_api_client(str(kubeconfig)), TokenBucket(1000, 2000))

@@ -8,6 +8,7 @@ is kept per pod (labels, node, UID, container names, ``iops-limit/*`` annotation
 pods stay small.
 """
 
+import functools
 import logging
 import sys
 import threading
@@ -64,7 +65,8 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
     """The cached form of a pod's JSON.
 
     Namespaces, nodes, container names and labels repeat across thousands of pods: interned,
-    each is held once (at 100k pods that is most of the cache's memory).
+    each is held once, and pods with the same labels share one mapping of them (at 100k pods
+    that is most of the cache's memory).
     """
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
@@ -77,13 +79,21 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         name=str(metadata.get("name") or ""),
         uid=str(metadata.get("uid") or ""),
         node=sys.intern(str(spec.get("nodeName") or "")),
-        labels={sys.intern(k): sys.intern(v) for k, v in labels.items()} if labels else _NONE,
+        labels=_shared_labels(tuple(labels.items())) if labels else _NONE,
         annotations=annotations or _NONE,
         containers=tuple(sys.intern(str(c.get("name"))) for c in spec.get("containers") or []),
         resource_version=str(metadata.get("resourceVersion") or ""),
         container_ids=_container_ids(pod.get("status") or {}),
         managers=_managers(metadata) if annotations else _NONE,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_labels(items: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    """One read-only mapping per distinct label set: a Deployment's pods all carry the same
+    labels, and a dict per pod was ~18 MB of the cache at 100k pods. Bounded, so label sets
+    of pods long gone (Jobs, StatefulSet pod names) are not kept."""
+    return MappingProxyType({sys.intern(k): sys.intern(v) for k, v in items})
 
 
 def _managers(metadata: Mapping[str, Any]) -> dict[str, str]:

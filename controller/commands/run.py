@@ -7,6 +7,7 @@ import signal
 import threading
 from typing import Any
 
+from controller.memory import tune_malloc
 from controller.service import Service
 from controller.settings import add_settings_arguments, log_settings, settings_from
 from iops_limit.settings import SettingsError
@@ -30,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
         log.error("%s", error)
         return 2
     log_settings(settings, log)
+    tune_malloc()  # before the service starts its threads
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

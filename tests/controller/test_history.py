@@ -173,3 +173,15 @@ def test_the_engine_decides_the_same_on_the_relevant_rows_as_on_all_of_them(
     got = evaluate(rules, current, cut, applied, now, options)
     assert set(expected["action"]) >= {"apply", "none"}
     pd.testing.assert_frame_equal(got, expected, check_like=True)
+
+
+def test_a_total_that_is_read_plus_write_comes_back_as_that_sum_and_any_other_as_given() -> None:
+    history = History()
+    summed = rates({"p1": 4.0}).assign(read_iops=0.25, total_iops=4.25)
+    own = rates({"p2": 4.0}).assign(read_iops=0.25, total_iops=9.0)
+    history.add(summed, 100, interval=10)
+    history.add(own, 110, interval=10)
+    frame = everything(history, start=100)
+    assert list(frame["total_iops"]) == [4.25, 9.0]
+    assert list(frame["read_iops"]) == [0.25, 0.25]
+    assert list(frame["write_bps"]) == [0.0, 0.0]

@@ -5,8 +5,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from controller.kubeapi import KubeApi
-from controller.pods import PodCache, PodInfo
+from controller.pods import PodCache, PodInfo, pod_info
 from controller.prometheus import PrometheusSource
 from controller.ratelimit import TokenBucket
 from controller.settings import ControllerSettings
@@ -80,6 +82,18 @@ def test_only_the_fields_the_controller_uses_are_kept(kube_api: FakeKube) -> Non
     assert info.containers == ("mysql", "backup")
     assert info.node == "node-b"
     assert info.uid == pod["metadata"]["uid"]
+
+
+def test_pods_with_the_same_labels_share_one_read_only_mapping() -> None:
+    def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {"metadata": {"namespace": "shop", "name": name, "labels": labels}}
+
+    first, second = pod_info(pod("web-1", {"app": "web"})), pod_info(pod("web-2", {"app": "web"}))
+    other = pod_info(pod("db-0", {"app": "db"}))
+    assert first.labels is second.labels
+    assert other.labels == {"app": "db"}
+    with pytest.raises(TypeError):
+        first.labels["app"] = "changed"  # type: ignore[index]
 
 
 class BreakableApi(KubeApi):

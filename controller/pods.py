@@ -308,14 +308,14 @@ class PodCache:
 
     def _pace(self, failures: int, why: str) -> int:
         """Wait before the next watch though nothing failed: the server is not really watching."""
-        delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+        delay = _retry_delay(failures)
         log.warning("%s; watching again in %.1fs", why, delay)
         self._wait(delay)
         return failures + 1
 
     def _back_off(self, failures: int, error: Exception) -> int:
         self._watch_error = f"{type(error).__name__}: {error}"
-        delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+        delay = _retry_delay(failures)
         if isinstance(error, KubeError):
             log.warning("pod watch failed (%s); retrying in %.1fs", error, delay)
         else:
@@ -343,3 +343,8 @@ class PodCache:
             if version:
                 with self._lock:
                     self._resource_version = version
+
+
+def _retry_delay(failures: int) -> float:
+    """The wait after ``failures`` unhealthy watches in a row: the steps, then the last one."""
+    return RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
